@@ -1,0 +1,147 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Checkpoints: the trainable tensors (safetensors) and the model config (JSON) in one directory.
+
+CLIP weights are never copied in. `pretrained` in the config is either an open_clip tag or a
+weights file; a relative file path is resolved against the checkpoint directory, which is how
+random-init smoke-test checkpoints stay reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+import tempfile
+from typing import Dict, Optional, Union
+
+from clip_depth_ros.config import ConfigError, ModelConfig
+import torch
+
+CONFIG_FILE = 'config.json'
+WEIGHTS_FILE = 'model.safetensors'
+CLIP_WEIGHTS_FILE = 'clip_weights.safetensors'
+FORMAT_VERSION = 1
+_WEIGHT_SUFFIXES = ('.safetensors', '.bin', '.pt', '.pth')
+
+PathLike = Union[str, os.PathLike]
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, corrupt, or does not match the model it describes."""
+
+
+def is_weights_path(pretrained: Optional[str]) -> bool:
+    """Tell whether `pretrained` names a file rather than an open_clip tag."""
+    return bool(pretrained) and (pretrained.endswith(_WEIGHT_SUFFIXES) or os.sep in pretrained)
+
+
+def resolve_pretrained(pretrained: Optional[str], base: Path) -> Optional[str]:
+    """Relative weight paths are relative to the checkpoint directory; tags pass through."""
+    if is_weights_path(pretrained) and not os.path.isabs(pretrained):
+        return str(base / pretrained)
+    return pretrained
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(directory: PathLike, config: ModelConfig,
+                    tensors: Dict[str, torch.Tensor], extra: Optional[dict] = None) -> Path:
+    """Write `tensors` (the trainable state) and `config` into `directory`, atomically per file."""
+    from safetensors.torch import save
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    payload = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    atomic_write_bytes(directory / WEIGHTS_FILE, save(payload))
+    meta = {'format_version': FORMAT_VERSION, 'model': config.to_dict()}
+    if extra:
+        meta.update(extra)
+    atomic_write_bytes(directory / CONFIG_FILE,
+                       (json.dumps(meta, indent=2, sort_keys=True) + '\n').encode())
+    return directory
+
+
+def read_config(directory: PathLike) -> ModelConfig:
+    """Read and validate `config.json`; errors name the file."""
+    path = Path(directory) / CONFIG_FILE
+    if not Path(directory).is_dir():
+        raise CheckpointError(f'checkpoint directory not found: {directory}')
+    if not path.is_file():
+        raise CheckpointError(f'{path}: missing (a checkpoint needs {CONFIG_FILE} and '
+                              f'{WEIGHTS_FILE})')
+    try:
+        meta = json.loads(path.read_text(encoding='utf-8'))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f'{path}: not valid JSON: {e}') from e
+    if not isinstance(meta, dict) or not isinstance(meta.get('model'), dict):
+        raise CheckpointError(f'{path}: no "model" section')
+    version = meta.get('format_version')
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f'{path}: format_version {version!r} is not {FORMAT_VERSION}')
+    try:
+        return ModelConfig.from_dict(meta['model'])
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f'{path}: {e}') from e
+
+
+def read_tensors(directory: PathLike) -> Dict[str, torch.Tensor]:
+    """Read the trainable tensors; a missing or corrupt file names itself."""
+    from safetensors.torch import load_file
+
+    path = Path(directory) / WEIGHTS_FILE
+    if not path.is_file():
+        raise CheckpointError(f'{path}: missing')
+    try:
+        return load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types, and OSError
+        raise CheckpointError(f'{path}: corrupt or unreadable safetensors file: {e}') from e
+
+
+def check_tensors(path: Path, expected: Dict[str, torch.Tensor],
+                  found: Dict[str, torch.Tensor]) -> None:
+    """Strict key and shape check, naming every mismatch."""
+    problems = []
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing:
+        problems.append(f'missing tensors: {", ".join(missing)}')
+    if unexpected:
+        problems.append(f'unexpected tensors: {", ".join(unexpected)}')
+    for key in sorted(set(expected) & set(found)):
+        if tuple(expected[key].shape) != tuple(found[key].shape):
+            problems.append(f'{key} has shape {tuple(found[key].shape)}, the model built from '
+                            f'the config expects {tuple(expected[key].shape)}')
+    if problems:
+        raise CheckpointError(f'{path} does not match its backbone: ' + '; '.join(problems))
+
+
+def load_checkpoint(directory: PathLike, device: Union[str, torch.device] = 'cpu'):
+    """Rebuild the backbone named in the checkpoint and load the trainable tensors into it."""
+    from clip_depth_ros.models.backbone import BackboneError
+    from clip_depth_ros.models.factory import build_model
+
+    directory = Path(directory)
+    config = read_config(directory)
+    tensors = read_tensors(directory)
+    try:
+        model = build_model(config, resolve_pretrained(config.pretrained, directory))
+    except BackboneError as e:
+        raise CheckpointError(f'{directory / CONFIG_FILE}: {e}') from e
+    check_tensors(directory / WEIGHTS_FILE, model.trainable_state_dict(), tensors)
+    model.load_state_dict(tensors, strict=False)
+    return model.to(device).eval()

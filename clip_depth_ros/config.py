@@ -1,0 +1,106 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Configuration dataclasses: the one source of defaults for model and inference.
+
+Standard library only, so that the ROS layer and the tools can read and validate a
+configuration without importing torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Mapping, Optional, Tuple, Type, TypeVar
+
+T = TypeVar('T')
+
+PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range or of the wrong kind."""
+
+
+def _require(condition: bool, field: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f'{field}: {message}')
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a ClipDepth model; stored with every checkpoint."""
+
+    backbone: str = 'ViT-B-16'
+    # An open_clip pretrained tag ('openai'), a path to a weights file, or None (random init).
+    pretrained: Optional[str] = 'openai'
+    # 1-based ViT block indices whose outputs feed the decoder; later blocks never run.
+    taps: Tuple[int, ...] = (3, 6, 9)
+    mirror_tokens: int = 64
+    mirror_init_std: float = 0.02
+    # True: [SOS] + mirror + [EOS], pooled at EOS. False: mirror only, pooled at its last token.
+    mirror_sos_eos: bool = True
+    decoder_width: int = 64
+    decoder_heads: int = 4
+    decoder_ffn_dim: int = 2048
+    max_depth_m: float = 10.0
+    min_depth_m: float = 1e-3
+    # Network input: short side fixed, long side scaled and rounded to a multiple of the patch.
+    input_short_side: int = 352
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, 'taps', tuple(int(t) for t in self.taps))
+        _require(bool(self.backbone), 'backbone', 'must name an open_clip model')
+        _require(len(self.taps) > 0, 'taps', 'at least one ViT block must be tapped')
+        _require(all(t >= 1 for t in self.taps), 'taps', f'blocks are 1-based, got {self.taps}')
+        _require(list(self.taps) == sorted(set(self.taps)), 'taps',
+                 f'must be strictly increasing, got {self.taps}')
+        _require(self.mirror_tokens >= 1, 'mirror_tokens',
+                 f'must be >= 1, got {self.mirror_tokens}')
+        _require(self.mirror_init_std > 0, 'mirror_init_std', 'must be > 0')
+        _require(self.decoder_width >= 1, 'decoder_width', 'must be >= 1')
+        _require(self.decoder_heads >= 1 and self.decoder_width % self.decoder_heads == 0,
+                 'decoder_heads', f'must divide decoder_width={self.decoder_width}')
+        _require(self.decoder_ffn_dim >= 1, 'decoder_ffn_dim', 'must be >= 1')
+        _require(0 < self.min_depth_m < self.max_depth_m, 'max_depth_m',
+                 f'need 0 < min_depth_m < max_depth_m, got {self.min_depth_m}, {self.max_depth_m}')
+        _require(self.input_short_side >= 16, 'input_short_side', 'must be >= 16')
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d['taps'] = list(self.taps)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> 'ModelConfig':
+        return from_mapping(cls, data)
+
+
+@dataclasses.dataclass(frozen=True)
+class InferenceConfig:
+    """How the engine runs a model; never stored in a checkpoint."""
+
+    # None picks CUDA when available; otherwise a torch device string ('cpu', 'cuda:1').
+    device: Optional[str] = None
+    # 'auto' = bf16 autocast on CUDA, fp32 on CPU.
+    precision: str = 'auto'
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        _require(self.precision in PRECISIONS, 'precision',
+                 f'must be one of {PRECISIONS}, got {self.precision!r}')
+
+
+def from_mapping(cls: Type[T], data: Mapping[str, Any]) -> T:
+    """Build a dataclass from a mapping, refusing unknown keys by name."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f'unknown {cls.__name__} field(s): {", ".join(unknown)}')
+    return cls(**dict(data))
+
+
+def read_json(path: Path) -> dict:
+    with open(path, encoding='utf-8') as f:
+        return json.load(f)

@@ -1,0 +1,97 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""DepthEstimator: uint8 RGB frames in, float32 metric depth out, as fast as the device allows."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import List, Optional, Sequence, Union
+
+from clip_depth_ros.checkpoint import load_checkpoint
+from clip_depth_ros.config import InferenceConfig
+from clip_depth_ros.models.clip_depth import ClipDepth
+from clip_depth_ros.transforms import frames_to_device, network_size, normalise, resize_depth
+import numpy as np
+import torch
+
+_AUTOCAST_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
+
+
+def select_device(device: Optional[Union[str, torch.device]]) -> torch.device:
+    """None -> CUDA when available, else CPU; anything else is taken as asked."""
+    if device is None or device == '':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    return torch.device(device)
+
+
+class DepthEstimator:
+    """Runs a ClipDepth model on frames; the mirror's text embedding is computed once."""
+
+    def __init__(self, model: ClipDepth, config: InferenceConfig = InferenceConfig()) -> None:
+        self.config = config
+        self.device = select_device(config.device)
+        self.model = model.to(self.device).eval()
+        if config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        precision = config.precision
+        if precision == 'auto':
+            precision = 'bf16' if self.device.type == 'cuda' else 'fp32'
+        self.precision = precision
+        with torch.inference_mode():
+            self._query = self.model.query().detach()
+        self._mean = self.model.backbone.image_mean
+        self._std = self.model.backbone.image_std
+
+    @classmethod
+    def from_checkpoint(cls, path: Union[str, os.PathLike],
+                        device: Optional[Union[str, torch.device]] = None,
+                        precision: str = 'auto', channels_last: bool = False) -> 'DepthEstimator':
+        config = InferenceConfig(device=None if device is None else str(device),
+                                 precision=precision, channels_last=channels_last)
+        model = load_checkpoint(path, device=select_device(config.device))
+        return cls(model, config)
+
+    @property
+    def max_depth_m(self) -> float:
+        return self.model.config.max_depth_m
+
+    def input_size(self, height: int, width: int) -> tuple:
+        """Return the network input (h, w) for a frame of the given size."""
+        return network_size(height, width, self.model.config.input_short_side,
+                            self.model.patch_size)
+
+    def _autocast(self):
+        dtype = _AUTOCAST_DTYPES.get(self.precision)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def predict_tensor(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
+        """Same-size uint8 RGB frames -> (B, H, W) float32 metres, left on the device."""
+        images = frames_to_device(frames, self.device)
+        height, width = images.shape[-2:]
+        size = self.input_size(height, width)
+        with torch.inference_mode(), self._autocast():
+            x = normalise(images, size, self._mean, self._std)
+            if self.config.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            logits = self.model.logits(x, self._query)
+        depth = self.model.depth_from_logits(resize_depth(logits.float(), (height, width)))
+        return depth[:, 0]
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 RGB -> (H, W) float32 metres."""
+        return self.predict_tensor([rgb])[0].cpu().numpy()
+
+    def predict_batch(self, frames: Sequence[np.ndarray]) -> List[np.ndarray]:
+        """Predict a list of RGB frames; frames of the same size run as one batch."""
+        out: List[Optional[np.ndarray]] = [None] * len(frames)
+        by_size = {}
+        for i, frame in enumerate(frames):
+            by_size.setdefault(getattr(frame, 'shape', None), []).append(i)
+        for indices in by_size.values():
+            depth = self.predict_tensor([frames[i] for i in indices]).cpu().numpy()
+            for j, i in enumerate(indices):
+                out[i] = depth[j]
+        return out

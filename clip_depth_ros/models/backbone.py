@@ -1,0 +1,188 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+The frozen open_clip CLIP: image taps at any aspect ratio, text tower fed with embeddings.
+
+This is the only module that imports open_clip.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import open_clip
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+_CONFIG_DIR = Path(__file__).resolve().parent.parent / 'model_configs'
+open_clip.add_model_config(_CONFIG_DIR)
+
+# CLIP's BPE vocabulary puts <start_of_text>, <end_of_text> at its last two ids.
+_SOT_FROM_END, _EOT_FROM_END = 2, 1
+
+
+class BackboneError(RuntimeError):
+    """The CLIP backbone cannot be built or does not have the structure we need."""
+
+
+def available_backbones() -> List[str]:
+    return open_clip.list_models()
+
+
+def create_clip(name: str, pretrained: Optional[str]) -> nn.Module:
+    """Build an open_clip model; `pretrained` is a tag ('openai'), a weights file, or None."""
+    if name not in open_clip.list_models():
+        raise BackboneError(f'unknown open_clip model {name!r}')
+    if pretrained and os.path.sep in pretrained and not os.path.isfile(pretrained):
+        raise BackboneError(f'CLIP weights file not found: {pretrained}')
+    try:
+        model = open_clip.create_model(name, pretrained=pretrained or None, weights_only=True)
+    except RuntimeError as e:
+        # open_clip raises RuntimeError for unknown tags, failed downloads and bad state dicts.
+        raise BackboneError(f'cannot load CLIP {name!r} with weights {pretrained!r}: {e}') from e
+    except OSError as e:
+        raise BackboneError(f'cannot read CLIP weights {pretrained!r} for {name!r}: {e}') from e
+    return model
+
+
+def save_clip_weights(model: nn.Module, path: Path) -> None:
+    """Write a CLIP state dict as safetensors, loadable back through `create_clip(name, path)`."""
+    from safetensors.torch import save_file
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(path))
+
+
+class FrozenClip(nn.Module):
+    """A frozen CLIP exposing tapped patch tokens and a text tower that takes embeddings."""
+
+    def __init__(self, clip: nn.Module, taps: Sequence[int]) -> None:
+        super().__init__()
+        visual = clip.visual
+        needed = ('conv1', 'class_embedding', 'positional_embedding', 'ln_pre', 'transformer')
+        if not all(hasattr(visual, a) for a in needed):
+            raise BackboneError(
+                f'{type(visual).__name__} is not an open_clip VisionTransformer; '
+                'only native open_clip ViT backbones are supported')
+        self.clip = clip
+        self.clip.eval()
+        self.clip.requires_grad_(False)
+        text = getattr(clip, 'text', clip)  # CustomTextCLIP keeps its text tower in .text
+        self._text = text
+        n_blocks = len(visual.transformer.resblocks)
+        if max(taps) > n_blocks:
+            raise BackboneError(f'tap {max(taps)} exceeds the {n_blocks} blocks of the ViT')
+        self.taps = tuple(taps)
+        self.patch_size: int = _pair(visual.conv1.kernel_size)[0]
+        self.vision_width: int = visual.conv1.out_channels
+        self.text_width: int = text.token_embedding.weight.shape[1]
+        self.context_length: int = text.positional_embedding.shape[0]
+        self.embed_dim: int = _projection_out(text.text_projection, self.text_width)
+        mean = getattr(visual, 'image_mean', None) or open_clip.OPENAI_DATASET_MEAN
+        std = getattr(visual, 'image_std', None) or open_clip.OPENAI_DATASET_STD
+        self.image_mean: Tuple[float, ...] = tuple(float(v) for v in mean)
+        self.image_std: Tuple[float, ...] = tuple(float(v) for v in std)
+        self._pos_cache: Dict[Tuple[int, int, torch.device, torch.dtype], torch.Tensor] = {}
+
+    def train(self, mode: bool = True) -> 'FrozenClip':
+        # CLIP stays in eval mode whatever the parent does: no dropout, fixed statistics.
+        super().train(False)
+        return self
+
+    # -- image --------------------------------------------------------------------------------
+    def _positional(self, grid: Tuple[int, int], device: torch.device,
+                    dtype: torch.dtype) -> torch.Tensor:
+        """Positional embeddings resized to `grid` (bicubic); cached per grid, device and dtype."""
+        key = (grid[0], grid[1], device, dtype)
+        cached = self._pos_cache.get(key)
+        if cached is not None:
+            return cached
+        pos = self.clip.visual.positional_embedding
+        cls_pos, patch_pos = pos[:1], pos[1:]
+        side = int(math.isqrt(patch_pos.shape[0]))
+        src = patch_pos.reshape(1, side, side, -1).permute(0, 3, 1, 2).float()
+        if (side, side) != grid:
+            src = F.interpolate(src, size=grid, mode='bicubic', align_corners=False)
+        patch_pos = src.permute(0, 2, 3, 1).reshape(grid[0] * grid[1], -1)
+        out = torch.cat([cls_pos.float(), patch_pos], dim=0).to(device=device, dtype=dtype)
+        self._pos_cache[key] = out
+        return out
+
+    def image_taps(self, images: torch.Tensor) -> Tuple[List[torch.Tensor], Tuple[int, int]]:
+        """(B, 3, H, W) normalised, H, W multiples of the patch -> [(B, h*w, C)] taps, (h, w)."""
+        visual = self.clip.visual
+        x = visual.conv1(images)
+        grid = (x.shape[2], x.shape[3])
+        x = x.flatten(2).transpose(1, 2)
+        cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
+        x = torch.cat([cls, x], dim=1)
+        x = x + self._positional(grid, x.device, x.dtype)
+        x = visual.ln_pre(x)
+        transformer = visual.transformer
+        batch_first = getattr(transformer, 'batch_first', True)
+        if not batch_first:
+            x = x.transpose(0, 1)
+        taps: List[torch.Tensor] = []
+        # Blocks after the last tap never run: they cost time and feed nothing.
+        for index, block in enumerate(transformer.resblocks[:self.taps[-1]], start=1):
+            x = block(x)
+            if index in self.taps:
+                tokens = x if batch_first else x.transpose(0, 1)
+                taps.append(tokens[:, 1:])
+        return taps, grid
+
+    # -- text ---------------------------------------------------------------------------------
+    def special_token_embeddings(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Return the frozen (SOS, EOS) token embeddings, each (text_width,)."""
+        weight = self._text.token_embedding.weight
+        vocab = weight.shape[0]
+        return weight[vocab - _SOT_FROM_END], weight[vocab - _EOT_FROM_END]
+
+    def encode_embeddings(self, embeddings: torch.Tensor, pool_index: int) -> torch.Tensor:
+        """
+        Encode (B, n, text_width) token embeddings to (B, embed_dim), as open_clip's encode_text.
+
+        Positional embeddings for the n positions, the causal mask cut to n, ln_final, pooling
+        at `pool_index`, then the text projection. Gradients flow back to `embeddings`.
+        """
+        text = self._text
+        n = embeddings.shape[1]
+        if n > self.context_length:
+            raise BackboneError(f'{n} text positions exceed the context length '
+                                f'{self.context_length}')
+        x = embeddings + text.positional_embedding[:n].to(embeddings.dtype)
+        mask = text.attn_mask[:n, :n] if text.attn_mask is not None else None
+        transformer = text.transformer
+        if getattr(transformer, 'batch_first', True):
+            x = transformer(x, attn_mask=mask)
+        else:
+            x = transformer(x.transpose(0, 1), attn_mask=mask).transpose(0, 1)
+        x = text.ln_final(x)
+        pooled = x[:, pool_index]
+        projection = text.text_projection
+        if projection is None:
+            return pooled
+        if isinstance(projection, nn.Linear):
+            return projection(pooled)
+        return pooled @ projection
+
+    def encode_text(self, texts: Sequence[str], name: str) -> torch.Tensor:
+        """Encode natural-language prompts with the frozen text tower -> (len(texts), dim)."""
+        tokenizer = open_clip.get_tokenizer(name)
+        tokens = tokenizer(list(texts)).to(self._text.token_embedding.weight.device)
+        return self.clip.encode_text(tokens)
+
+
+def _pair(value) -> Tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _projection_out(projection, default: int) -> int:
+    if projection is None:
+        return default
+    if isinstance(projection, nn.Linear):
+        return projection.out_features
+    return projection.shape[1]

@@ -1,0 +1,32 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""What every command-line tool shares: logging set-up and turning known errors into exit 1."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from typing import Callable, Optional, Sequence
+
+EXPECTED_ERRORS = (OSError, ValueError, RuntimeError)
+
+
+def tool_main(func: Callable[[Optional[Sequence[str]]], int]) -> Callable[..., int]:
+    """Known failures become one line on stderr and exit status 1, not a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(argv: Optional[Sequence[str]] = None) -> int:
+        logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+        logging.getLogger('root').setLevel(logging.ERROR)  # open_clip's random-init notice
+        prog = func.__module__.rsplit('.', 1)[-1]
+        try:
+            return func(argv)
+        except KeyboardInterrupt:
+            print(f'{prog}: interrupted', file=sys.stderr)
+            return 130
+        except EXPECTED_ERRORS as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 1
+
+    return wrapper

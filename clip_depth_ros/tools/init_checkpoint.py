@@ -1,0 +1,65 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""clip-depth-init: a valid untrained checkpoint, offline, for smoke tests of every tool."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Optional, Sequence
+
+from clip_depth_ros.checkpoint import (CLIP_WEIGHTS_FILE, CONFIG_FILE, is_weights_path,
+                                       save_checkpoint)
+from clip_depth_ros.config import ModelConfig
+from clip_depth_ros.tools.common import tool_main
+import torch
+
+_DEFAULTS = ModelConfig()
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog='clip-depth-init', description=__doc__)
+    p.add_argument('--backbone', default=_DEFAULTS.backbone, help='open_clip model name')
+    p.add_argument('--out', required=True, type=Path, help='checkpoint directory to create')
+    p.add_argument('--pretrained', default=None,
+                   help='open_clip tag (e.g. openai) or weights file the checkpoint refers to; '
+                        'default: random CLIP weights saved beside the checkpoint')
+    p.add_argument('--max-depth', type=float, default=_DEFAULTS.max_depth_m, help='metres')
+    p.add_argument('--mirror-tokens', type=int, default=_DEFAULTS.mirror_tokens)
+    p.add_argument('--taps', type=int, nargs='+', default=list(_DEFAULTS.taps))
+    p.add_argument('--input-short-side', type=int, default=_DEFAULTS.input_short_side)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--force', action='store_true', help='replace an existing checkpoint')
+    return p.parse_args(argv)
+
+
+@tool_main
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from clip_depth_ros.models.backbone import save_clip_weights
+    from clip_depth_ros.models.factory import build_model
+
+    args = parse_args(argv)
+    if (args.out / CONFIG_FILE).exists() and not args.force:
+        raise FileExistsError(f'{args.out}: already holds a checkpoint (use --force to replace)')
+    random_clip = args.pretrained is None
+    pretrained = CLIP_WEIGHTS_FILE if random_clip else args.pretrained
+    if is_weights_path(pretrained) and not random_clip and not Path(pretrained).is_file():
+        raise FileNotFoundError(f'{pretrained}: CLIP weights file not found')
+    config = ModelConfig(backbone=args.backbone, pretrained=pretrained, taps=tuple(args.taps),
+                         mirror_tokens=args.mirror_tokens, max_depth_m=args.max_depth,
+                         input_short_side=args.input_short_side)
+    torch.manual_seed(args.seed)
+    # Shapes come from a randomly initialised CLIP: no download, even for a tag.
+    model = build_model(config, clip_weights=None)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if random_clip:
+        save_clip_weights(model.backbone.clip, args.out / CLIP_WEIGHTS_FILE)
+    save_checkpoint(args.out, config, model.trainable_state_dict(),
+                    extra={'note': 'untrained: random mirror and decoder'})
+    print(f'wrote {args.out} ({config.backbone}, {model.trainable_parameters():,} trainable '
+          f'parameters, CLIP weights: {pretrained})')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Checkpoints: safetensors + JSON, exact reload, clear failures for bad ones."""
+
+import json
+import shutil
+
+from clip_depth_ros.checkpoint import (CheckpointError, CLIP_WEIGHTS_FILE, CONFIG_FILE,
+                                       load_checkpoint, WEIGHTS_FILE)
+from clip_depth_ros.config import ModelConfig
+from clip_depth_ros.inference import DepthEstimator
+from clip_depth_ros.models.backbone import BackboneError, create_clip, save_clip_weights
+from clip_depth_ros.tools.init_checkpoint import main as init_main
+import numpy as np
+import pytest
+from safetensors.torch import load_file, save_file
+import torch
+
+
+def copy_ckpt(src, tmp_path):
+    dst = tmp_path / 'ckpt'
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_checkpoint_holds_only_trainable_parts(tiny_checkpoint):
+    tensors = load_file(str(tiny_checkpoint / WEIGHTS_FILE))
+    assert tensors and all(k.startswith(('mirror.', 'decoder.')) for k in tensors)
+    meta = json.loads((tiny_checkpoint / CONFIG_FILE).read_text())
+    assert meta['model']['backbone'] == 'ViT-T-16-test'
+    assert meta['model']['pretrained'] == CLIP_WEIGHTS_FILE
+
+
+def test_reload_gives_bit_identical_predictions(tiny_checkpoint, sample_rgb):
+    a = DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu').predict(sample_rgb)
+    b = DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu').predict(sample_rgb)
+    assert np.array_equal(a, b)
+
+
+def test_two_inits_with_different_seeds_differ(tmp_path, tiny_checkpoint, sample_rgb):
+    other = tmp_path / 'other'
+    assert init_main(['--backbone', 'ViT-T-16-test', '--out', str(other), '--seed', '2']) == 0
+    a = DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu').predict(sample_rgb)
+    b = DepthEstimator.from_checkpoint(other, device='cpu').predict(sample_rgb)
+    assert not np.array_equal(a, b)
+
+
+def test_init_refuses_to_overwrite(tiny_checkpoint, capsys):
+    assert init_main(['--backbone', 'ViT-T-16-test', '--out', str(tiny_checkpoint)]) == 1
+    assert 'already holds a checkpoint' in capsys.readouterr().err
+
+
+def test_mirror_size_mismatch_is_named(tiny_checkpoint, tmp_path):
+    ckpt = copy_ckpt(tiny_checkpoint, tmp_path)
+    meta = json.loads((ckpt / CONFIG_FILE).read_text())
+    meta['model']['mirror_tokens'] = 32
+    (ckpt / CONFIG_FILE).write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(ckpt)
+    assert WEIGHTS_FILE in str(e.value) and 'mirror.embedding' in str(e.value)
+    assert '(64, 64)' in str(e.value) and '(32, 64)' in str(e.value)
+
+
+def test_width_mismatch_is_named(tiny_checkpoint, tmp_path):
+    ckpt = copy_ckpt(tiny_checkpoint, tmp_path)
+    tensors = load_file(str(ckpt / WEIGHTS_FILE))
+    tensors['mirror.embedding'] = torch.zeros(64, 512)
+    save_file(tensors, str(ckpt / WEIGHTS_FILE))
+    with pytest.raises(CheckpointError, match=r'mirror\.embedding has shape \(64, 512\)'):
+        load_checkpoint(ckpt)
+
+
+def test_missing_and_unexpected_tensors_are_named(tiny_checkpoint, tmp_path):
+    ckpt = copy_ckpt(tiny_checkpoint, tmp_path)
+    tensors = load_file(str(ckpt / WEIGHTS_FILE))
+    tensors.pop('mirror.embedding')
+    tensors['extra.weight'] = torch.zeros(1)
+    save_file(tensors, str(ckpt / WEIGHTS_FILE))
+    with pytest.raises(CheckpointError, match='missing tensors: mirror.embedding.*extra.weight'):
+        load_checkpoint(ckpt)
+
+
+@pytest.mark.parametrize('victim,content,expected', [
+    (WEIGHTS_FILE, b'\x00garbage', 'corrupt or unreadable'),
+    (CONFIG_FILE, b'{"model": ', 'not valid JSON'),
+    (CONFIG_FILE, b'{"format_version": 1, "model": {"bogus": 1}}', 'unknown ModelConfig'),
+])
+def test_corrupt_files_are_named(tiny_checkpoint, tmp_path, victim, content, expected):
+    ckpt = copy_ckpt(tiny_checkpoint, tmp_path)
+    (ckpt / victim).write_bytes(content)
+    with pytest.raises(CheckpointError, match=expected) as e:
+        load_checkpoint(ckpt)
+    assert str(ckpt / victim) in str(e.value)
+
+
+def test_truncated_weights_file(tiny_checkpoint, tmp_path):
+    ckpt = copy_ckpt(tiny_checkpoint, tmp_path)
+    data = (ckpt / WEIGHTS_FILE).read_bytes()
+    (ckpt / WEIGHTS_FILE).write_bytes(data[:len(data) // 2])
+    with pytest.raises(CheckpointError, match=str(ckpt / WEIGHTS_FILE)):
+        load_checkpoint(ckpt)
+
+
+@pytest.mark.parametrize('victim', [WEIGHTS_FILE, CONFIG_FILE])
+def test_missing_files_are_named(tiny_checkpoint, tmp_path, victim):
+    ckpt = copy_ckpt(tiny_checkpoint, tmp_path)
+    (ckpt / victim).unlink()
+    with pytest.raises(CheckpointError, match=f'{victim}: missing'):
+        load_checkpoint(ckpt)
+
+
+def test_missing_clip_weights_file_is_named(tiny_checkpoint, tmp_path):
+    ckpt = copy_ckpt(tiny_checkpoint, tmp_path)
+    (ckpt / CLIP_WEIGHTS_FILE).unlink()
+    with pytest.raises(CheckpointError, match=CLIP_WEIGHTS_FILE):
+        load_checkpoint(ckpt)
+
+
+def test_local_weights_file_takes_the_pretrained_path(tmp_path):
+    """Weights saved to a file load back through open_clip's own pretrained= argument."""
+    torch.manual_seed(3)
+    clip = create_clip('ViT-T-16-test', None)
+    path = tmp_path / 'weights.safetensors'
+    save_clip_weights(clip, path)
+    reloaded = create_clip('ViT-T-16-test', str(path))
+    for (k, a), (_, b) in zip(clip.state_dict().items(), reloaded.state_dict().items()):
+        assert torch.equal(a, b), k
+    fresh = create_clip('ViT-T-16-test', None)
+    assert not torch.equal(fresh.visual.conv1.weight, clip.visual.conv1.weight)
+
+
+def test_checkpoint_referring_to_absolute_weights_file(tmp_path, sample_rgb):
+    torch.manual_seed(4)
+    weights = tmp_path / 'clip.safetensors'
+    save_clip_weights(create_clip('ViT-T-16-test', None), weights)
+    out = tmp_path / 'ck'
+    assert init_main(['--backbone', 'ViT-T-16-test', '--out', str(out),
+                      '--pretrained', str(weights)]) == 0
+    assert not (out / CLIP_WEIGHTS_FILE).exists()
+    depth = DepthEstimator.from_checkpoint(out, device='cpu').predict(sample_rgb)
+    assert np.isfinite(depth).all()
+
+
+def test_offline_pretrained_tag_fails_clearly(monkeypatch):
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    with pytest.raises(BackboneError, match="'openai'"):
+        create_clip('ViT-T-16-test', 'openai')
+
+
+def test_unknown_backbone_is_named():
+    with pytest.raises(BackboneError, match='ViT-Nope'):
+        create_clip('ViT-Nope', None)
+
+
+def test_model_config_round_trips():
+    c = ModelConfig(backbone='ViT-T-16-test', taps=(1, 2), max_depth_m=80.0)
+    assert ModelConfig.from_dict(c.to_dict()) == c
