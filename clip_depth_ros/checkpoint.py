@@ -130,8 +130,9 @@ def check_tensors(path: Path, expected: Dict[str, torch.Tensor],
         raise CheckpointError(f'{path} does not match its backbone: ' + '; '.join(problems))
 
 
-def load_checkpoint(directory: PathLike, device: Union[str, torch.device] = 'cpu'):
-    """Rebuild the backbone named in the checkpoint and load the trainable tensors into it."""
+def load_checkpoint(directory: PathLike, device: Union[str, torch.device] = 'cpu',
+                    clip_weights: Optional[str] = None):
+    """Rebuild the backbone named in the checkpoint (or on `clip_weights`), load the heads."""
     from clip_depth_ros.models.backbone import BackboneError
     from clip_depth_ros.models.factory import build_model
 
@@ -139,7 +140,9 @@ def load_checkpoint(directory: PathLike, device: Union[str, torch.device] = 'cpu
     config = read_config(directory)
     tensors = read_tensors(directory)
     try:
-        model = build_model(config, resolve_pretrained(config.pretrained, directory))
+        weights = clip_weights if clip_weights else resolve_pretrained(config.pretrained,
+                                                                       directory)
+        model = build_model(config, weights)
     except BackboneError as e:
         raise CheckpointError(f'{directory / CONFIG_FILE}: {e}') from e
     check_tensors(directory / WEIGHTS_FILE, model.trainable_state_dict(), tensors)

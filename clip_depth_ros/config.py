@@ -17,6 +17,7 @@ from typing import Any, Mapping, Optional, Tuple, Type, TypeVar
 T = TypeVar('T')
 
 PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
+TRANSPORTS = ('raw', 'compressed')
 
 
 class ConfigError(ValueError):
@@ -90,6 +91,39 @@ class InferenceConfig:
     def __post_init__(self) -> None:
         _require(self.precision in PRECISIONS, 'precision',
                  f'must be one of {PRECISIONS}, got {self.precision!r}')
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeConfig:
+    """The depth node's parameters; `ros/parameters.py` adds descriptors to these defaults."""
+
+    checkpoint: str = ''
+    # Overrides the CLIP weights named in the checkpoint: an open_clip tag or a file path.
+    clip_weights: str = ''
+    device: str = ''
+    precision: str = 'auto'
+    input_transport: str = 'raw'
+    publish_points: bool = True
+    point_stride: int = 1
+    colorize_points: bool = True
+    max_range: float = 10.0
+    colormap_min: float = 0.0
+    colormap_max: float = 10.0
+    diagnostics_period: float = 1.0
+    autostart: bool = True
+
+    def __post_init__(self) -> None:
+        _require(self.precision in PRECISIONS, 'precision',
+                 f'must be one of {PRECISIONS}, got {self.precision!r}')
+        _require(self.input_transport in TRANSPORTS, 'input_transport',
+                 f'must be one of {TRANSPORTS}, got {self.input_transport!r}')
+        _require(1 <= self.point_stride <= 64, 'point_stride',
+                 f'must be in 1..64, got {self.point_stride}')
+        _require(self.max_range > 0, 'max_range', f'must be > 0 m, got {self.max_range}')
+        _require(self.colormap_max > self.colormap_min >= 0, 'colormap_max',
+                 f'need 0 <= colormap_min < colormap_max, got {self.colormap_min}, '
+                 f'{self.colormap_max}')
+        _require(self.diagnostics_period > 0, 'diagnostics_period', 'must be > 0 s')
 
 
 def from_mapping(cls: Type[T], data: Mapping[str, Any]) -> T:

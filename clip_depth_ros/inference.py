@@ -46,10 +46,13 @@ class DepthEstimator:
     @classmethod
     def from_checkpoint(cls, path: Union[str, os.PathLike],
                         device: Optional[Union[str, torch.device]] = None,
-                        precision: str = 'auto', channels_last: bool = False) -> 'DepthEstimator':
+                        precision: str = 'auto', channels_last: bool = False,
+                        clip_weights: Optional[str] = None) -> 'DepthEstimator':
+        """Load a checkpoint; `clip_weights` overrides the CLIP weights it names."""
         config = InferenceConfig(device=None if device is None else str(device),
                                  precision=precision, channels_last=channels_last)
-        model = load_checkpoint(path, device=select_device(config.device))
+        model = load_checkpoint(path, device=select_device(config.device),
+                                clip_weights=clip_weights)
         return cls(model, config)
 
     @property

@@ -1,0 +1,100 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Pinhole geometry and organized point clouds, laid out as depth_image_proc lays them out.
+
+Points are in the optical frame (x right, y down, z forward), invalid = NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+XYZ_POINT_STEP = 16
+XYZRGB_POINT_STEP = 32
+RGB_OFFSET = 16
+
+
+class InvalidIntrinsics(ValueError):
+    """A CameraInfo cannot be used to unproject (all-zero or non-finite matrix, wrong size)."""
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Focal lengths and principal point in pixels, for an image of width x height."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+
+    @classmethod
+    def from_camera_info(cls, k: Sequence[float], p: Sequence[float], width: int,
+                         height: int) -> 'Intrinsics':
+        """Use the projection matrix P, or K when P is all zero (DESIGN section 2)."""
+        p = np.asarray(p, dtype=np.float64).reshape(-1)
+        k = np.asarray(k, dtype=np.float64).reshape(-1)
+        if p.size == 12 and np.any(p != 0):
+            fx, fy, cx, cy, source = p[0], p[5], p[2], p[6], 'P'
+        elif k.size == 9 and np.any(k != 0):
+            fx, fy, cx, cy, source = k[0], k[4], k[2], k[5], 'K'
+        else:
+            raise InvalidIntrinsics('camera_info has all-zero K and P matrices')
+        values = np.array([fx, fy, cx, cy])
+        if not np.all(np.isfinite(values)):
+            raise InvalidIntrinsics(f'camera_info {source} holds non-finite values {values}')
+        if fx <= 0 or fy <= 0:
+            raise InvalidIntrinsics(f'camera_info {source} has non-positive focal length '
+                                    f'fx={fx}, fy={fy}')
+        if width <= 0 or height <= 0:
+            raise InvalidIntrinsics(f'camera_info has no image size ({width}x{height})')
+        return cls(float(fx), float(fy), float(cx), float(cy), int(width), int(height))
+
+    def check_image_size(self, width: int, height: int) -> None:
+        if (width, height) != (self.width, self.height):
+            raise InvalidIntrinsics(f'camera_info is for {self.width}x{self.height}, '
+                                    f'the image is {width}x{height}')
+
+
+def mask_range(depth_m: np.ndarray, max_range_m: float) -> np.ndarray:
+    """Copy of `depth_m` with NaN wherever it is non-finite, <= 0 or beyond `max_range_m`."""
+    out = np.array(depth_m, dtype=np.float32, copy=True)
+    with np.errstate(invalid='ignore'):
+        out[~(np.isfinite(out) & (out > 0) & (out <= max_range_m))] = np.nan
+    return out
+
+
+def unproject(depth_m: np.ndarray, intr: Intrinsics, stride: int = 1) -> np.ndarray:
+    """(H, W) metres -> (ceil(H/s), ceil(W/s), 3) float32 XYZ, keeping the grid organized."""
+    if stride < 1:
+        raise ValueError(f'stride must be >= 1, got {stride}')
+    z = depth_m[::stride, ::stride].astype(np.float32, copy=False)
+    v = np.arange(0, depth_m.shape[0], stride, dtype=np.float32)
+    u = np.arange(0, depth_m.shape[1], stride, dtype=np.float32)
+    x = (u[None, :] - np.float32(intr.cx)) * z / np.float32(intr.fx)
+    y = (v[:, None] - np.float32(intr.cy)) * z / np.float32(intr.fy)
+    return np.stack([x, y, z], axis=-1)
+
+
+def pack_rgb(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) uint8 RGB -> (...) uint32 0x00RRGGBB."""
+    c = rgb.astype(np.uint32)
+    return (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
+
+
+def pack_cloud(xyz: np.ndarray, rgb: Optional[np.ndarray] = None) -> bytes:
+    """(h, w, 3) float32 XYZ [+ (h, w, 3) uint8 RGB] -> PointCloud2 data bytes (16 or 32/point)."""
+    h, w, _ = xyz.shape
+    words = XYZ_POINT_STEP // 4 if rgb is None else XYZRGB_POINT_STEP // 4
+    buf = np.zeros((h, w, words), dtype=np.float32)
+    buf[..., :3] = xyz
+    if rgb is not None:
+        if rgb.shape[:2] != (h, w):
+            raise ValueError(f'rgb grid {rgb.shape[:2]} does not match the cloud grid {(h, w)}')
+        buf.view(np.uint32)[..., RGB_OFFSET // 4] = pack_rgb(rgb)
+    return buf.tobytes()

@@ -1,0 +1,91 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Raw camera buffers (ROS Image fields) and compressed frames to RGB uint8 arrays.
+
+Plain numpy and OpenCV, no message types: the ROS layer passes the fields in. BGR and YUV exist
+only here; everything leaving this module is RGB.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import cv2
+import numpy as np
+
+
+class UnsupportedEncoding(ValueError):
+    """The image encoding is not one the node can turn into RGB."""
+
+
+class MalformedImage(ValueError):
+    """The image buffer does not hold what its header says it holds."""
+
+
+# encoding -> (bytes per pixel, channels, numpy dtype of one channel)
+ENCODINGS: Dict[str, Tuple[int, int, str]] = {
+    'rgb8': (3, 3, 'u1'), 'bgr8': (3, 3, 'u1'),
+    'rgba8': (4, 4, 'u1'), 'bgra8': (4, 4, 'u1'),
+    'mono8': (1, 1, 'u1'), 'mono16': (2, 1, 'u2'),
+    # ROS 'yuv422' is UYVY; 'yuv422_yuy2' is YUYV. Two bytes per pixel either way.
+    'yuv422': (2, 2, 'u1'), 'uyvy': (2, 2, 'u1'),
+    'yuv422_yuy2': (2, 2, 'u1'), 'yuyv': (2, 2, 'u1'),
+}
+_YUV_CODES = {'yuv422': cv2.COLOR_YUV2RGB_UYVY, 'uyvy': cv2.COLOR_YUV2RGB_UYVY,
+              'yuv422_yuy2': cv2.COLOR_YUV2RGB_YUY2, 'yuyv': cv2.COLOR_YUV2RGB_YUY2}
+
+
+def raw_to_rgb(data: bytes, encoding: str, width: int, height: int, step: int,
+               is_bigendian: bool = False) -> np.ndarray:
+    """Decode a raw image buffer (honouring row padding and endianness) -> (H, W, 3) uint8 RGB."""
+    if encoding not in ENCODINGS:
+        raise UnsupportedEncoding(
+            f'unsupported encoding {encoding!r}; supported: {", ".join(sorted(ENCODINGS))}')
+    if width <= 0 or height <= 0:
+        raise MalformedImage(f'empty image ({width}x{height})')
+    pixel_bytes, channels, dtype = ENCODINGS[encoding]
+    row_bytes = width * pixel_bytes
+    if step < row_bytes:
+        raise MalformedImage(f'step {step} is smaller than width x pixel size = {row_bytes}')
+    if len(data) < step * height:
+        raise MalformedImage(f'data holds {len(data)} bytes, step x height needs {step * height}')
+    buf = np.frombuffer(data, dtype=np.uint8, count=step * height).reshape(height, step)
+    rows = buf[:, :row_bytes]
+    if dtype == 'u2':
+        order = '>' if is_bigendian else '<'
+        mono16 = np.ascontiguousarray(rows).view(order + 'u2').reshape(height, width)
+        # Scale 0..65535 to 0..255, rounded: exact for 8-bit values stored as v * 257.
+        mono = ((mono16.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        return np.repeat(mono[:, :, None], 3, axis=2)
+    pixels = rows.reshape(height, width, channels)
+    if encoding == 'rgb8':
+        return np.ascontiguousarray(pixels)
+    if encoding == 'bgr8':
+        return np.ascontiguousarray(pixels[:, :, ::-1])
+    if encoding == 'rgba8':
+        return np.ascontiguousarray(pixels[:, :, :3])
+    if encoding == 'bgra8':
+        return np.ascontiguousarray(pixels[:, :, 2::-1])
+    if encoding == 'mono8':
+        return np.repeat(pixels, 3, axis=2)
+    if width % 2:
+        raise MalformedImage(f'{encoding} needs an even width, got {width}')
+    return cv2.cvtColor(np.ascontiguousarray(pixels), _YUV_CODES[encoding])
+
+
+def compressed_to_rgb(data: bytes, fmt: str = '') -> np.ndarray:
+    """Decode a jpeg or png frame (CompressedImage.data) -> (H, W, 3) uint8 RGB."""
+    if len(data) == 0:
+        raise MalformedImage('compressed frame is empty')
+    buf = np.frombuffer(data, dtype=np.uint8)
+    image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise MalformedImage(f'cannot decode compressed frame (format {fmt!r}, '
+                             f'{len(data)} bytes)')
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def rgb_to_bgr(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB -> contiguous BGR, for bgr8 output topics."""
+    return np.ascontiguousarray(rgb[:, :, ::-1])

@@ -1,0 +1,88 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Messages <-> numpy, without cv_bridge or sensor_msgs_py.
+
+Neither installs with pip, and cv_bridge breaks against NumPy 2 on Humble/Jazzy; the work is a
+few lines of numpy over `pixels` and `geometry`, tested against them where they exist.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+from clip_depth_ros import geometry, pixels
+import numpy as np
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
+from std_msgs.msg import Header
+
+_BIG_ENDIAN = sys.byteorder == 'big'
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    """Image (any supported encoding, padded rows, either endianness) -> (H, W, 3) RGB."""
+    return pixels.raw_to_rgb(memoryview(msg.data).cast('B'), msg.encoding, msg.width,
+                             msg.height, msg.step, bool(msg.is_bigendian))
+
+
+def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
+    return pixels.compressed_to_rgb(memoryview(msg.data).cast('B'), msg.format)
+
+
+def rgb_to_image(rgb: np.ndarray, header: Header, encoding: str = 'rgb8') -> Image:
+    """(H, W, 3) RGB -> Image as rgb8 or bgr8."""
+    if encoding not in ('rgb8', 'bgr8'):
+        raise ValueError(f'rgb_to_image writes rgb8 or bgr8, not {encoding!r}')
+    data = rgb if encoding == 'rgb8' else pixels.rgb_to_bgr(rgb)
+    h, w, _ = rgb.shape
+    return Image(header=header, height=h, width=w, encoding=encoding, is_bigendian=_BIG_ENDIAN,
+                 step=w * 3, data=np.ascontiguousarray(data).tobytes())
+
+
+def depth_to_image(depth_m: np.ndarray, header: Header) -> Image:
+    """(H, W) float32 metres (NaN = invalid) -> 32FC1 Image in native byte order."""
+    depth = np.ascontiguousarray(depth_m, dtype=np.float32)
+    h, w = depth.shape
+    return Image(header=header, height=h, width=w, encoding='32FC1', is_bigendian=_BIG_ENDIAN,
+                 step=w * 4, data=depth.tobytes())
+
+
+def image_to_depth(msg: Image) -> np.ndarray:
+    """32FC1 Image -> (H, W) float32 metres; the inverse of depth_to_image."""
+    if msg.encoding != '32FC1':
+        raise pixels.UnsupportedEncoding(f'expected 32FC1 depth, got {msg.encoding!r}')
+    dtype = np.dtype('>f4' if msg.is_bigendian else '<f4')
+    rows = np.frombuffer(memoryview(msg.data).cast('B'), np.uint8).reshape(msg.height, msg.step)
+    return rows[:, :msg.width * 4].copy().view(dtype).astype(np.float32)
+
+
+def intrinsics(msg: CameraInfo) -> geometry.Intrinsics:
+    """CameraInfo -> Intrinsics (P, or K when P is all zero); raises InvalidIntrinsics."""
+    return geometry.Intrinsics.from_camera_info(msg.k, msg.p, msg.width, msg.height)
+
+
+def cloud_fields(with_rgb: bool):
+    f32 = PointField.FLOAT32
+    fields = [PointField(name='x', offset=0, datatype=f32, count=1),
+              PointField(name='y', offset=4, datatype=f32, count=1),
+              PointField(name='z', offset=8, datatype=f32, count=1)]
+    if with_rgb:
+        fields.append(PointField(name='rgb', offset=geometry.RGB_OFFSET, datatype=f32, count=1))
+    return fields
+
+
+def xyz_to_cloud(xyz: np.ndarray, header: Header,
+                 rgb: Optional[np.ndarray] = None) -> PointCloud2:
+    """(h, w, 3) XYZ [+ RGB] -> organized PointCloud2 laid out as depth_image_proc's."""
+    h, w, _ = xyz.shape
+    step = geometry.XYZ_POINT_STEP if rgb is None else geometry.XYZRGB_POINT_STEP
+    return PointCloud2(header=header, height=h, width=w, fields=cloud_fields(rgb is not None),
+                       is_bigendian=_BIG_ENDIAN, point_step=step, row_step=step * w,
+                       data=geometry.pack_cloud(xyz, rgb), is_dense=False)
+
+
+def cloud_to_xyz(msg: PointCloud2) -> np.ndarray:
+    """Organized PointCloud2 (our layout) -> (h, w, 3) float32 XYZ, for tests and tools."""
+    words = np.frombuffer(memoryview(msg.data).cast('B'), np.float32)
+    return words.reshape(msg.height, msg.width, msg.point_step // 4)[..., :3].copy()

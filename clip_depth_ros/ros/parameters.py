@@ -1,0 +1,80 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+One table of the depth node's parameters: declaration, validation and config/depth.yaml.
+
+Defaults come from `NodeConfig`; this table adds what ROS needs: a description, ranges and
+which parameters are read-only (those that only take effect when the model loads).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+from clip_depth_ros.config import NodeConfig, PRECISIONS, TRANSPORTS
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                ParameterType)
+
+
+class Spec(NamedTuple):
+    description: str
+    read_only: bool = False
+    int_range: Optional[Tuple[int, int]] = None
+    float_range: Optional[Tuple[float, float]] = None
+
+
+SPECS: Dict[str, Spec] = {
+    'checkpoint': Spec('Checkpoint directory (model.safetensors + config.json).', True),
+    'clip_weights': Spec('CLIP weights overriding the checkpoint: an open_clip tag (openai) '
+                         'or a weights file path; empty = as the checkpoint says.', True),
+    'device': Spec('Torch device: cpu, cuda, cuda:1; empty = CUDA when available.', True),
+    'precision': Spec(f'Autocast precision, one of {", ".join(PRECISIONS)}; auto = bf16 on '
+                      'CUDA, fp32 on CPU.', True),
+    'input_transport': Spec(f'Input transport, one of {", ".join(TRANSPORTS)}: raw subscribes '
+                            'to image, compressed to image/compressed.', True),
+    'publish_points': Spec('Publish the organized point cloud on depth/points.'),
+    'point_stride': Spec('Keep every n-th pixel in each direction of the cloud (organized).',
+                         int_range=(1, 64)),
+    'colorize_points': Spec('Add an rgb field (packed 0x00RRGGBB) to the cloud.'),
+    'max_range': Spec('Depth beyond this many metres is published as NaN (invalid).',
+                      float_range=(0.01, 1000.0)),
+    'colormap_min': Spec('Near end of the depth/colormap scale, metres.',
+                         float_range=(0.0, 1000.0)),
+    'colormap_max': Spec('Far end of the depth/colormap scale, metres.',
+                         float_range=(0.01, 1000.0)),
+    'diagnostics_period': Spec('Seconds between /diagnostics messages.', True,
+                               float_range=(0.05, 60.0)),
+    'autostart': Spec('Configure and activate at start-up, so that ros2 run alone works.', True),
+}
+
+_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+          float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+
+
+def defaults() -> Dict[str, Any]:
+    return {f.name: f.default for f in dataclasses.fields(NodeConfig)}
+
+
+def descriptor(name: str) -> ParameterDescriptor:
+    spec = SPECS[name]
+    d = ParameterDescriptor(name=name, type=_TYPES[type(defaults()[name])],
+                            description=spec.description, read_only=spec.read_only)
+    if spec.int_range:
+        d.integer_range = [IntegerRange(from_value=spec.int_range[0],
+                                        to_value=spec.int_range[1], step=1)]
+    if spec.float_range:
+        d.floating_point_range = [FloatingPointRange(from_value=spec.float_range[0],
+                                                     to_value=spec.float_range[1], step=0.0)]
+    return d
+
+
+def declarations() -> List[Tuple[str, Any, ParameterDescriptor]]:
+    """(name, default, descriptor) for every parameter, for `Node.declare_parameters`."""
+    return [(name, value, descriptor(name)) for name, value in defaults().items()]
+
+
+def to_yaml(node_name: str = '/**') -> str:
+    """The parameter file text, as shipped in config/depth.yaml."""
+    import yaml
+    return yaml.safe_dump({node_name: {'ros__parameters': defaults()}}, sort_keys=False)

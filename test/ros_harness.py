@@ -1,0 +1,68 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""A real rclpy graph in one process: the node under test plus a probe node, both spinning."""
+
+import threading
+import time
+from typing import Callable, Dict, List
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
+                      reliability=ReliabilityPolicy.RELIABLE)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, what: str = '') -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f'timed out after {timeout} s waiting for {what or predicate}')
+
+
+class Graph:
+    """Own context and executor; `probe` publishes inputs and records what comes out."""
+
+    def __init__(self) -> None:
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        self.probe = Node('probe', context=self.context)
+        self.executor.add_node(self.probe)
+        self.received: Dict[str, List] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # the executor stops with the context at teardown
+            pass
+
+    def add(self, node) -> None:
+        self.executor.add_node(node)
+
+    def publisher(self, msg_type, topic: str):
+        return self.probe.create_publisher(msg_type, topic, RELIABLE)
+
+    def record(self, msg_type, topic: str) -> List:
+        bucket = self.received.setdefault(topic, [])
+
+        def store(msg) -> None:
+            with self._lock:
+                bucket.append(msg)
+        self.probe.create_subscription(msg_type, topic, store, RELIABLE)
+        return bucket
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=5.0)
+        for node in list(self.executor.get_nodes()):
+            node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(timeout=5.0)

@@ -1,0 +1,326 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The depth node over real DDS with a real tiny model: outputs, conventions, bad input."""
+
+import itertools
+import time
+
+from clip_depth_ros import geometry
+from clip_depth_ros.ros import conversions
+from clip_depth_ros.ros.depth_node import DepthNode
+import cv2
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+from ros_harness import Graph, wait_for
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_msgs.msg import Header
+
+H, W = 96, 128
+K = [100.0, 0.0, 64.0, 0.0, 110.0, 48.0, 0.0, 0.0, 1.0]
+# P differs from K on purpose: the cloud must use P.
+P = [105.0, 0.0, 62.5, 0.0, 0.0, 115.0, 47.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+
+
+def camera_info(header, width=W, height=H, k=K, p=P):
+    return CameraInfo(header=header, width=width, height=height, distortion_model='plumb_bob',
+                      d=[0.0] * 5, k=k, r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], p=p)
+
+
+_STAMPS = itertools.count(1)
+
+
+def header(frame='camera_color_optical_frame'):
+    """Build a header with a stamp no other frame in this module uses."""
+    i = next(_STAMPS)
+    h = Header(frame_id=frame)
+    h.stamp.sec, h.stamp.nanosec = 1_700_000_000 + i, 123_000 + i
+    return h
+
+
+def rgb_frame(seed=0, h=H, w=W):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+class Rig:
+    """A graph with one depth node and recorders on all of its outputs."""
+
+    def __init__(self, checkpoint, transport='raw', **params):
+        self.graph = Graph()
+        overrides = [Parameter('checkpoint', value=str(checkpoint)),
+                     Parameter('device', value='cpu'),
+                     Parameter('input_transport', value=transport),
+                     Parameter('diagnostics_period', value=0.2)]
+        overrides += [Parameter(k, value=v) for k, v in params.items()]
+        self.node = DepthNode(context=self.graph.context, parameter_overrides=overrides)
+        self.graph.add(self.node)
+        g = self.graph
+        self.depth = g.record(Image, 'depth/image')
+        self.info = g.record(CameraInfo, 'depth/camera_info')
+        self.points = g.record(PointCloud2, 'depth/points')
+        self.diag = g.record(DiagnosticArray, '/diagnostics')
+        self.image_pub = g.publisher(Image, 'image')
+        self.compressed_pub = g.publisher(CompressedImage, 'image/compressed')
+        self.info_pub = g.publisher(CameraInfo, 'camera_info')
+        self.node.autostart()
+        wait_for(lambda: self.node._subs and self.node._subs[0].get_publisher_count() > 0
+                 and self.node._subs[1].get_publisher_count() > 0, what='input discovery')
+        wait_for(lambda: all(p.get_subscription_count() > 0 for name, p in
+                             self.node._pubs.items() if name != 'colormap'),
+                 what='output discovery')
+
+    def send_info(self, info):
+        self.info_pub.publish(info)
+        wait_for(lambda: self.node._camera_info is not None
+                 and list(self.node._camera_info.p) == list(info.p)
+                 and self.node._camera_info.width == info.width, what='camera_info')
+
+    def send(self, msg, bucket=None, timeout=30.0):
+        """Publish one frame and return the depth Image published for it."""
+        bucket = self.depth if bucket is None else bucket
+        stamp = msg.header.stamp
+        (self.compressed_pub if isinstance(msg, CompressedImage) else self.image_pub).publish(msg)
+        wait_for(lambda: any(m.header.stamp == stamp for m in bucket), timeout,
+                 what=f'output for stamp {stamp.sec}')
+        return next(m for m in bucket if m.header.stamp == stamp)
+
+    def latest_status(self, predicate, timeout=10.0):
+        found = []
+
+        def check():
+            for arr in reversed(self.diag):
+                for st in arr.status:
+                    if predicate(st):
+                        found.append(st)
+                        return True
+            return False
+        wait_for(check, timeout, what='diagnostics status')
+        return found[0]
+
+    def close(self):
+        self.node._stop_inputs()
+        self.graph.close()
+
+
+@pytest.fixture(scope='module')
+def rig(tiny_checkpoint):
+    r = Rig(tiny_checkpoint, max_range=5.0)
+    r.send_info(camera_info(header()))
+    yield r
+    r.close()
+
+
+def raw_image(rgb, hdr, encoding='rgb8', pad=0, bigendian=False):
+    h, w, _ = rgb.shape
+    if encoding == 'rgb8':
+        body = rgb
+    elif encoding == 'bgr8':
+        body = rgb[:, :, ::-1]
+    elif encoding == 'rgba8':
+        body = np.dstack([rgb, np.full((h, w), 7, np.uint8)])
+    elif encoding == 'bgra8':
+        body = np.dstack([rgb[:, :, ::-1], np.full((h, w), 7, np.uint8)])
+    else:
+        raise ValueError(encoding)
+    rows = np.ascontiguousarray(body).reshape(h, -1)
+    rows = np.hstack([rows, np.full((h, pad), 0xAB, np.uint8)])
+    return Image(header=hdr, height=h, width=w, encoding=encoding, is_bigendian=bigendian,
+                 step=rows.shape[1], data=rows.tobytes())
+
+
+def test_depth_image_follows_the_conventions(rig, tiny_estimator):
+    rgb = rgb_frame(1)
+    hdr = header()
+    msg = rig.send(raw_image(rgb, hdr))
+    assert msg.encoding == '32FC1' and (msg.height, msg.width) == (H, W)
+    assert msg.header.frame_id == hdr.frame_id and msg.header.stamp == hdr.stamp
+    depth = conversions.image_to_depth(msg)
+    expected = tiny_estimator.predict(rgb)
+    valid = expected <= 5.0
+    assert valid.any() and (~valid).any(), 'max_range should cut some pixels for this test'
+    assert np.isnan(depth[~valid]).all()
+    np.testing.assert_allclose(depth[valid], expected[valid], rtol=1e-5)
+    assert not (depth == 0).any()
+    wait_for(lambda: any(m.header.stamp == hdr.stamp for m in rig.info), what='camera_info')
+    info = next(m for m in rig.info if m.header.stamp == hdr.stamp)
+    assert info.header.frame_id == hdr.frame_id
+    assert (info.width, info.height) == (W, H) and list(info.p) == P
+
+
+def test_point_cloud_layout_and_values(rig):
+    rgb = rgb_frame(2)
+    hdr = header()
+    depth = conversions.image_to_depth(rig.send(raw_image(rgb, hdr)))
+    wait_for(lambda: any(m.header.stamp == hdr.stamp for m in rig.points), what='cloud')
+    cloud = next(m for m in rig.points if m.header.stamp == hdr.stamp)
+    assert [(f.name, f.offset, f.datatype, f.count) for f in cloud.fields] == [
+        ('x', 0, 7, 1), ('y', 4, 7, 1), ('z', 8, 7, 1), ('rgb', 16, 7, 1)]
+    assert cloud.point_step == 32 and cloud.row_step == 32 * W
+    assert (cloud.height, cloud.width) == (H, W) and cloud.is_dense is False
+    assert cloud.header.frame_id == hdr.frame_id and cloud.header.stamp == hdr.stamp
+    words = np.frombuffer(bytes(cloud.data), np.float32).reshape(H, W, 8)
+    x, y, z = words[..., 0], words[..., 1], words[..., 2]
+    v, u = np.mgrid[0:H, 0:W].astype(np.float64)
+    fx, cx, fy, cy = P[0], P[2], P[5], P[6]
+    np.testing.assert_array_equal(np.isnan(z), np.isnan(depth))
+    np.testing.assert_allclose(z, depth, equal_nan=True)
+    np.testing.assert_allclose(x, (u - cx) * depth / fx, rtol=1e-5, atol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(y, (v - cy) * depth / fy, rtol=1e-5, atol=1e-6, equal_nan=True)
+    packed = words[..., 4].view(np.uint32)
+    assert (packed >> 24 == 0).all()
+    np.testing.assert_array_equal((packed >> 16) & 0xFF, rgb[..., 0])
+    np.testing.assert_array_equal((packed >> 8) & 0xFF, rgb[..., 1])
+    np.testing.assert_array_equal(packed & 0xFF, rgb[..., 2])
+
+
+@pytest.mark.parametrize('encoding,pad', [('bgr8', 0), ('rgba8', 0), ('bgra8', 0), ('rgb8', 5),
+                                          ('bgr8', 3)])
+def test_encodings_and_padding_match_rgb8(rig, encoding, pad):
+    rgb = rgb_frame(3)
+    ref = conversions.image_to_depth(rig.send(raw_image(rgb, header())))
+    got = conversions.image_to_depth(
+        rig.send(raw_image(rgb, header(), encoding, pad)))
+    np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize('bigendian', [False, True])
+def test_mono_encodings_match_grey_rgb8(rig, bigendian):
+    grey = rgb_frame(4)[:, :, 0]
+    ref = conversions.image_to_depth(rig.send(raw_image(np.dstack([grey] * 3), header())))
+    mono8 = Image(header=header(), height=H, width=W, encoding='mono8', step=W + 2,
+                  data=np.hstack([grey, np.zeros((H, 2), np.uint8)]).tobytes())
+    np.testing.assert_array_equal(conversions.image_to_depth(rig.send(mono8)), ref)
+    dtype = '>u2' if bigendian else '<u2'
+    m16 = (grey.astype(np.uint16) * 257).astype(dtype)
+    mono16 = Image(header=header(), height=H, width=W, encoding='mono16',
+                   is_bigendian=bigendian, step=W * 2, data=m16.tobytes())
+    np.testing.assert_array_equal(conversions.image_to_depth(rig.send(mono16)), ref)
+
+
+@pytest.mark.parametrize('encoding', ['yuv422', 'yuv422_yuy2'])
+def test_yuv422_matches_its_rgb_equivalent(rig, encoding):
+    # A frame whose colour is constant over each horizontal pixel pair converts without loss
+    # of chroma; build it in YUV directly and compare with OpenCV's own decoding as rgb8.
+    rng = np.random.default_rng(5)
+    y = rng.integers(16, 236, (H, W), dtype=np.uint8)
+    uv = rng.integers(64, 192, (H, W // 2, 2), dtype=np.uint8)
+    if encoding == 'yuv422':  # UYVY
+        packed = np.stack([uv[..., 0], y[:, 0::2], uv[..., 1], y[:, 1::2]], -1)
+        decode = cv2.COLOR_YUV2RGB_UYVY
+    else:  # YUYV
+        packed = np.stack([y[:, 0::2], uv[..., 0], y[:, 1::2], uv[..., 1]], -1)
+        decode = cv2.COLOR_YUV2RGB_YUY2
+    packed = packed.reshape(H, W * 2)
+    rgb = cv2.cvtColor(packed.reshape(H, W, 2), decode)
+    # The same colours by the BT.601 video-range formula, independently of OpenCV.
+    yy = 1.164 * (y.astype(np.float64) - 16)
+    u = np.repeat(uv[..., 0], 2, axis=1).astype(np.float64) - 128
+    v = np.repeat(uv[..., 1], 2, axis=1).astype(np.float64) - 128
+    expected = np.stack([yy + 1.596 * v, yy - 0.391 * u - 0.813 * v, yy + 2.018 * u], -1)
+    assert np.abs(rgb.astype(np.float64) - np.clip(expected, 0, 255)).max() <= 3
+    ref = conversions.image_to_depth(rig.send(raw_image(rgb, header())))
+    msg = Image(header=header(), height=H, width=W, encoding=encoding,
+                step=W * 2, data=packed.tobytes())
+    np.testing.assert_array_equal(conversions.image_to_depth(rig.send(msg)), ref)
+
+
+def test_bad_inputs_leave_node_serving(rig):
+    good = raw_image(rgb_frame(6), header())
+    bad_msgs = {
+        'unsupported encoding': Image(header=header(), height=H, width=W, encoding='bayer_rggb8',
+                                      step=W, data=bytes(H * W)),
+        'data holds': Image(header=header(), height=H, width=W, encoding='rgb8', step=W * 3,
+                            data=bytes(W * 3 * (H - 1))),
+        'empty image': Image(header=header(), height=0, width=0, encoding='rgb8', step=0,
+                             data=b''),
+    }
+    for i, (phrase, msg) in enumerate(bad_msgs.items()):
+        rig.image_pub.publish(msg)
+        rig.latest_status(lambda st, p=phrase: p in st.message
+                          and st.level == DiagnosticStatus.WARN)
+        ok = raw_image(rgb_frame(6), header())
+        rig.send(ok)
+    assert rig.node.problems.get('image') is None  # the good frame cleared it
+    rig.send(good)
+
+
+@pytest.mark.parametrize('name,info,phrase', [
+    ('zero', dict(k=[0.0] * 9, p=[0.0] * 12), 'all-zero'),
+    ('nan', dict(k=[float('nan')] + K[1:], p=[0.0] * 12), 'non-finite'),
+    ('size', dict(width=W * 2, height=H * 2), 'the image is'),
+])
+def test_bad_camera_info_gives_depth_without_cloud(rig, name, info, phrase):
+    rig.send_info(camera_info(header(), **info))
+    try:
+        hdr = header()
+        n_points = len(rig.points)
+        rig.send(raw_image(rgb_frame(7), hdr))
+        status = rig.latest_status(lambda st: phrase in st.message)
+        assert status.level == DiagnosticStatus.WARN
+        values = {kv.key: kv.value for kv in status.values}
+        assert phrase in values['camera_info']
+        time.sleep(0.3)
+        assert not any(m.header.stamp == hdr.stamp for m in rig.points[n_points:])
+    finally:
+        rig.send_info(camera_info(header()))
+    hdr = header()
+    rig.send(raw_image(rgb_frame(7), hdr))
+    wait_for(lambda: any(m.header.stamp == hdr.stamp for m in rig.points), what='cloud back')
+
+
+def test_compressed_input(tiny_checkpoint, tiny_estimator):
+    rig = Rig(tiny_checkpoint, transport='compressed', colorize_points=False, point_stride=4)
+    try:
+        rig.send_info(camera_info(header()))
+        rgb = rgb_frame(8)
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        for fmt, i in (('png', 1), ('jpeg', 2)):
+            ok, enc = cv2.imencode('.' + fmt, bgr)
+            msg = CompressedImage(header=header(), format=f'rgb8; {fmt} compressed bgr8',
+                                  data=enc.tobytes())
+            depth = conversions.image_to_depth(rig.send(msg))
+            # The rgb8 equivalent: what an independent decoder (Pillow) reads from the bytes.
+            import io
+            from PIL import Image as PILImage
+            decoded = np.asarray(PILImage.open(io.BytesIO(enc.tobytes())).convert('RGB'))
+            if fmt == 'png':
+                assert np.array_equal(decoded, rgb)
+            expected = geometry.mask_range(tiny_estimator.predict(decoded), 10.0)
+            tol = 1e-5 if fmt == 'png' else 0.02
+            np.testing.assert_allclose(depth, expected, rtol=tol)
+        wait_for(lambda: rig.points, what='strided cloud')
+        cloud = rig.points[-1]
+        assert (cloud.height, cloud.width) == (H // 4, W // 4) and cloud.point_step == 16
+        rig.compressed_pub.publish(CompressedImage(header=header(), format='jpeg',
+                                                   data=b'\xff\xd8garbage'))
+        rig.latest_status(lambda st: 'cannot decode' in st.message)
+        rig.send(CompressedImage(header=header(), format='png',
+                                 data=cv2.imencode('.png', bgr)[1].tobytes()))
+    finally:
+        rig.close()
+
+
+def test_flood_is_dropped_not_queued(tiny_checkpoint):
+    rig = Rig(tiny_checkpoint, publish_points=False)
+    try:
+        rgb = rgb_frame(9, 240, 320)
+        n = 60
+        for i in range(n):
+            msg = raw_image(rgb, header())
+            msg.header.stamp = rig.node.get_clock().now().to_msg()
+            rig.image_pub.publish(msg)
+            time.sleep(0.004)
+        wait_for(lambda: rig.node.slot.dropped > 0, what='drops')
+        time.sleep(1.0)
+        got = len(rig.depth)
+        assert 0 < got < n
+        assert rig.node.slot.dropped > 0
+        med = rig.node.inference_ms.summary()['median_ms']
+        # Bounded: no frame waits behind more than one other; allow generous jitter.
+        assert rig.node.end_to_end_ms.summary()['max_ms'] < 3 * med + 1500
+        values = {kv.key: kv.value for kv in rig.latest_status(
+            lambda st: int({kv.key: kv.value for kv in st.values}['dropped_frames']) > 0).values}
+        assert int(values['dropped_frames']) == rig.node.slot.dropped
+    finally:
+        rig.close()
