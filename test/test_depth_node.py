@@ -246,9 +246,9 @@ def test_bad_inputs_leave_node_serving(rig):
 
 
 @pytest.mark.parametrize('name,info,phrase', [
-    ('zero', dict(k=[0.0] * 9, p=[0.0] * 12), 'all-zero'),
-    ('nan', dict(k=[float('nan')] + K[1:], p=[0.0] * 12), 'non-finite'),
-    ('size', dict(width=W * 2, height=H * 2), 'the image is'),
+    ('zero', {'k': [0.0] * 9, 'p': [0.0] * 12}, 'all-zero'),
+    ('nan', {'k': [float('nan')] + K[1:], 'p': [0.0] * 12}, 'non-finite'),
+    ('size', {'width': W * 2, 'height': H * 2}, 'the image is'),
 ])
 def test_bad_camera_info_gives_depth_without_cloud(rig, name, info, phrase):
     rig.send_info(camera_info(header(), **info))

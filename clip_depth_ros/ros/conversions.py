@@ -58,7 +58,7 @@ def image_to_depth(msg: Image) -> np.ndarray:
 
 
 def intrinsics(msg: CameraInfo) -> geometry.Intrinsics:
-    """CameraInfo -> Intrinsics (P, or K when P is all zero); raises InvalidIntrinsics."""
+    """Read Intrinsics from a CameraInfo (P, or K when P is all zero)."""
     return geometry.Intrinsics.from_camera_info(msg.k, msg.p, msg.width, msg.height)
 
 

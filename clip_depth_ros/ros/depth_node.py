@@ -24,12 +24,12 @@ from clip_depth_ros.health import LatencyStats, ProblemLog, RateMeter
 from clip_depth_ros.ros import conversions
 from clip_depth_ros.ros.parameters import declarations
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
 import rclpy
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import (HistoryPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy)
-from rcl_interfaces.msg import SetParametersResult
+from rclpy.qos import HistoryPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 # Outputs: reliable so that RViz and `ros2 bag record` both receive them; small depth so that a

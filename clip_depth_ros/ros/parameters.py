@@ -75,6 +75,6 @@ def declarations() -> List[Tuple[str, Any, ParameterDescriptor]]:
 
 
 def to_yaml(node_name: str = '/**') -> str:
-    """The parameter file text, as shipped in config/depth.yaml."""
+    """Render the parameter file, as shipped in config/depth.yaml."""
     import yaml
     return yaml.safe_dump({node_name: {'ros__parameters': defaults()}}, sort_keys=False)

@@ -1,0 +1,140 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Pure-Python core: pixel decoding, geometry, cloud packing, the frame slot, health."""
+
+import threading
+
+from clip_depth_ros import geometry, pixels
+from clip_depth_ros.frame_slot import LatestSlot
+from clip_depth_ros.health import ProblemLog, RateMeter
+import numpy as np
+import pytest
+
+
+def test_raw_bgr_with_padding():
+    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    rows = np.hstack([rgb[:, :, ::-1].reshape(2, 9), np.zeros((2, 3), np.uint8)])
+    out = pixels.raw_to_rgb(rows.tobytes(), 'bgr8', 3, 2, 12)
+    np.testing.assert_array_equal(out, rgb)
+
+
+def test_mono16_big_endian():
+    values = np.array([[0, 257 * 10, 65535]], dtype='>u2')
+    out = pixels.raw_to_rgb(values.tobytes(), 'mono16', 3, 1, 6, is_bigendian=True)
+    np.testing.assert_array_equal(out[0, :, 0], [0, 10, 255])
+
+
+@pytest.mark.parametrize('args,error', [
+    (('bayer_rggb8', 2, 2, 2), pixels.UnsupportedEncoding),
+    (('rgb8', 2, 2, 5), pixels.MalformedImage),      # step < width * 3
+    (('rgb8', 2, 3, 6), pixels.MalformedImage),      # data shorter than step * height
+    (('rgb8', 0, 0, 0), pixels.MalformedImage),
+    (('yuv422', 3, 2, 6), pixels.MalformedImage),    # odd width
+])
+def test_raw_errors(args, error):
+    with pytest.raises(error):
+        pixels.raw_to_rgb(bytes(12), *args)
+
+
+def test_compressed_garbage():
+    with pytest.raises(pixels.MalformedImage, match='cannot decode'):
+        pixels.compressed_to_rgb(b'\xff\xd8\x00\x01', 'jpeg')
+
+
+def test_intrinsics_prefers_p_and_falls_back_to_k():
+    k = [500.0, 0, 320, 0, 510, 240, 0, 0, 1]
+    p = [400.0, 0, 300, 0, 0, 410, 200, 0, 0, 0, 1, 0]
+    assert geometry.Intrinsics.from_camera_info(k, p, 640, 480).fx == 400.0
+    intr = geometry.Intrinsics.from_camera_info(k, [0.0] * 12, 640, 480)
+    assert (intr.fx, intr.fy, intr.cx, intr.cy) == (500.0, 510.0, 320.0, 240.0)
+    with pytest.raises(geometry.InvalidIntrinsics, match='all-zero'):
+        geometry.Intrinsics.from_camera_info([0.0] * 9, [0.0] * 12, 640, 480)
+    with pytest.raises(geometry.InvalidIntrinsics, match='non-positive'):
+        geometry.Intrinsics.from_camera_info([-1.0] + k[1:], [0.0] * 12, 640, 480)
+
+
+def test_unproject_with_stride_is_organized():
+    depth = np.full((5, 7), 2.0, np.float32)
+    depth[0, 0] = np.nan
+    intr = geometry.Intrinsics(fx=2.0, fy=4.0, cx=3.0, cy=2.0, width=7, height=5)
+    xyz = geometry.unproject(depth, intr, stride=2)
+    assert xyz.shape == (3, 4, 3)
+    assert np.isnan(xyz[0, 0]).all()
+    np.testing.assert_allclose(xyz[1, 2], [(4 - 3) * 2 / 2, (2 - 2) * 2 / 4, 2.0])
+    np.testing.assert_allclose(xyz[2, 3], [(6 - 3) * 2 / 2, (4 - 2) * 2 / 4, 2.0])
+
+
+def test_mask_range():
+    out = geometry.mask_range(np.array([0.0, 1.0, 5.0, np.inf, -1.0], np.float32), 4.0)
+    assert np.isnan(out[[0, 2, 3, 4]]).all() and out[1] == 1.0
+
+
+def test_pack_cloud_layout():
+    xyz = np.arange(2 * 2 * 3, dtype=np.float32).reshape(2, 2, 3)
+    rgb = np.array([[[1, 2, 3], [4, 5, 6]], [[7, 8, 9], [255, 0, 128]]], np.uint8)
+    data = geometry.pack_cloud(xyz, rgb)
+    assert len(data) == 4 * 32
+    words = np.frombuffer(data, np.float32).reshape(2, 2, 8)
+    np.testing.assert_array_equal(words[..., :3], xyz)
+    assert words[1, 1, 4:5].view(np.uint32)[0] == 0x00FF0080
+    assert len(geometry.pack_cloud(xyz)) == 4 * 16
+
+
+def test_against_cv_bridge_and_sensor_msgs_py():
+    """Where a ROS 2 install provides them, our conversions agree with the reference tools."""
+    cv_bridge = pytest.importorskip('cv_bridge')
+    pc2 = pytest.importorskip('sensor_msgs_py.point_cloud2')
+    from clip_depth_ros.ros import conversions
+    from std_msgs.msg import Header
+    rgb = np.random.default_rng(0).integers(0, 256, (4, 6, 3), dtype=np.uint8)
+    bridge = cv_bridge.CvBridge()
+    for enc in ('rgb8', 'bgr8', 'mono8'):
+        msg = bridge.cv2_to_imgmsg(rgb if enc != 'mono8' else rgb[..., 0], encoding=enc)
+        np.testing.assert_array_equal(conversions.image_to_rgb(msg),
+                                      bridge.imgmsg_to_cv2(msg, 'rgb8'))
+    depth = np.random.default_rng(1).random((4, 6)).astype(np.float32)
+    np.testing.assert_array_equal(
+        bridge.imgmsg_to_cv2(conversions.depth_to_image(depth, Header()), '32FC1'), depth)
+    xyz = np.random.default_rng(2).random((4, 6, 3)).astype(np.float32)
+    cloud = conversions.xyz_to_cloud(xyz, Header())
+    ref = pc2.create_cloud_xyz32(Header(), xyz.reshape(-1, 3).tolist())
+    got = pc2.read_points_numpy(cloud, field_names=('x', 'y', 'z'))
+    np.testing.assert_array_equal(got, pc2.read_points_numpy(ref, field_names=('x', 'y', 'z')))
+
+
+def test_latest_slot_drops_and_counts():
+    slot = LatestSlot()
+    assert slot.put(1) is False
+    assert slot.put(2) is True and slot.put(3) is True
+    assert slot.dropped == 2 and slot.take(0.1) == 3
+    assert slot.take(0.01) is None
+    got = []
+    t = threading.Thread(target=lambda: got.append(slot.take()))
+    t.start()
+    slot.close()
+    t.join(2.0)
+    assert got == [None]
+
+
+def test_problem_log_throttles_and_expires():
+    now = [0.0]
+    log = ProblemLog(throttle_s=10.0, expire_s=5.0, clock=lambda: now[0])
+    said = []
+    for i in range(30):  # a bad stream at 30 Hz for one second
+        now[0] = i / 30
+        said.append(log.report('image', 'bad encoding'))
+    assert said.count(True) == 1 and log.get('image').count == 30
+    now[0] = 11.0
+    assert log.report('image', 'bad encoding') is True  # once per throttle period
+    assert log.report('image', 'another problem') is True  # a new message is said at once
+    now[0] = 20.0
+    assert log.active() == []
+
+
+def test_rate_meter():
+    now = [0.0]
+    meter = RateMeter(window_s=5.0, clock=lambda: now[0])
+    for i in range(11):
+        now[0] = i * 0.1
+        meter.tick()
+    assert meter.rate_hz() == pytest.approx(10.0)
