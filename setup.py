@@ -57,6 +57,7 @@ setup(
         'console_scripts': [
             'clip-depth-init = clip_depth_ros.tools.init_checkpoint:main',
             'clip-depth-infer = clip_depth_ros.tools.infer:main',
+            'clip-depth-bag = clip_depth_ros.tools.bag:main',
             'depth_node = clip_depth_ros.ros.depth_node:main',
         ],
     },

@@ -1,0 +1,72 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""clip-depth-bag: add depth, depth camera_info and point clouds to a recorded rosbag2."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Optional, Sequence
+
+from clip_depth_ros.config import PRECISIONS
+from clip_depth_ros.tools.common import tool_main
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog='clip-depth-bag', description=__doc__)
+    p.add_argument('input', type=Path, help='input bag directory (MCAP or sqlite3)')
+    p.add_argument('output', type=Path, help='output bag directory (must not exist)')
+    p.add_argument('--checkpoint', required=True, type=Path)
+    p.add_argument('--image-topic', action='append', default=[],
+                   help='image topic to process (repeatable); default: every image topic')
+    p.add_argument('--no-points', action='store_true', help='do not write point clouds')
+    p.add_argument('--no-color', action='store_true', help='xyz clouds without the rgb field')
+    p.add_argument('--max-range', type=float, default=None,
+                   help='metres beyond which depth is NaN (default: the model max depth)')
+    p.add_argument('--storage', choices=('mcap', 'sqlite3'), default=None,
+                   help='output storage (default: as the input)')
+    p.add_argument('--device', default=None)
+    p.add_argument('--precision', default='auto', choices=PRECISIONS)
+    return p.parse_args(argv)
+
+
+@tool_main
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from clip_depth_ros.bag_depth import BagError, process_bag
+    from clip_depth_ros.inference import DepthEstimator
+    from tqdm import tqdm
+
+    args = parse_args(argv)
+    if not args.input.exists():
+        raise BagError(f'{args.input}: no such bag')
+    if args.output.exists():
+        raise BagError(f'{args.output}: already exists; refusing to overwrite it')
+    estimator = DepthEstimator.from_checkpoint(args.checkpoint, device=args.device,
+                                               precision=args.precision)
+    bar = None
+
+    def progress(total: int):
+        nonlocal bar
+        bar = tqdm(total=total, unit='frame', desc=args.input.name)
+        return lambda: bar.update(1)
+
+    try:
+        summary = process_bag(args.input, args.output, estimator.predict,
+                              image_topics=args.image_topic, points=not args.no_points,
+                              colorize_points=not args.no_color,
+                              max_range_m=args.max_range or estimator.max_depth_m,
+                              storage=args.storage, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f'wrote {args.output}: {summary.frames} frames in {summary.seconds:.1f} s '
+          f'({summary.fps:.2f} frames/s)')
+    for topic, count in sorted(summary.written.items()):
+        print(f'  {topic}: {count}')
+    for topic, count in sorted(summary.skipped.items()):
+        print(f'  skipped {count} undecodable frames on {topic}')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
