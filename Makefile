@@ -7,7 +7,10 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 # The ROS 2 wheels live in the venv; ament_index and DDS are pointed at this machine only.
-ROS_ENV := AMENT_PREFIX_PATH=$(abspath $(VENV)) ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST HF_HUB_OFFLINE=1
+# This machine has no network: the demo defaults to the tiny random model. With network,
+# `make demo DEMO_ARGS=` uses ViT-B-16 with the pretrained openai weights.
+DEMO_ARGS ?= --tiny
+ROS_ENV := AMENT_PREFIX_PATH=$(abspath $(VENV)) ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 
 .PHONY: setup demo test lint bench clean
 
@@ -15,12 +18,10 @@ setup:
 	@scripts/setup.sh
 
 demo: setup
-	$(ROS_ENV) $(VENV)/bin/clip-depth-init --backbone ViT-T-16-test --out demo_out/checkpoint --force
-	$(ROS_ENV) $(VENV)/bin/clip-depth-infer ../shared/samples/tum_freiburg1_rpy/rgb/1305031238.429673.png \
-		--checkpoint demo_out/checkpoint --out demo_out/depth
+	$(ROS_ENV) $(VENV)/bin/clip-depth-demo $(DEMO_ARGS)
 
 test: setup
-	$(ROS_ENV) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(ROS_ENV) HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: setup
 	$(PY) -m pytest -q test/test_lint.py

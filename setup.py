@@ -19,7 +19,8 @@ setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(exclude=['test', 'test.*', 'benchmarks']),
-    package_data={PACKAGE: ['model_configs/*.json']},
+    package_data={PACKAGE: ['model_configs/*.json', 'data/*/*.txt', 'data/*/*.md',
+                            'data/*/rgb/*.png', 'data/*/depth/*.png']},
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),
@@ -58,6 +59,7 @@ setup(
             'clip-depth-init = clip_depth_ros.tools.init_checkpoint:main',
             'clip-depth-infer = clip_depth_ros.tools.infer:main',
             'clip-depth-bag = clip_depth_ros.tools.bag:main',
+            'clip-depth-demo = clip_depth_ros.ros.demo:main',
             'depth_node = clip_depth_ros.ros.depth_node:main',
         ],
     },
