@@ -60,6 +60,8 @@ setup(
             'clip-depth-infer = clip_depth_ros.tools.infer:main',
             'clip-depth-bag = clip_depth_ros.tools.bag:main',
             'clip-depth-demo = clip_depth_ros.ros.demo:main',
+            'clip-depth-train = clip_depth_ros.train.cli:main',
+            'clip-depth-eval = clip_depth_ros.train.eval_cli:main',
             'depth_node = clip_depth_ros.ros.depth_node:main',
         ],
     },

@@ -42,6 +42,8 @@ class ModelConfig:
     mirror_init_std: float = 0.02
     # True: [SOS] + mirror + [EOS], pooled at EOS. False: mirror only, pooled at its last token.
     mirror_sos_eos: bool = True
+    # Baseline: condition on this natural-language prompt instead of a mirror (empty = mirror).
+    prompt: str = ''
     decoder_width: int = 64
     decoder_heads: int = 4
     decoder_ffn_dim: int = 2048

@@ -59,7 +59,7 @@ def save_clip_weights(model: nn.Module, path: Path) -> None:
 class FrozenClip(nn.Module):
     """A frozen CLIP exposing tapped patch tokens and a text tower that takes embeddings."""
 
-    def __init__(self, clip: nn.Module, taps: Sequence[int]) -> None:
+    def __init__(self, clip: nn.Module, taps: Sequence[int], name: str) -> None:
         super().__init__()
         visual = clip.visual
         needed = ('conv1', 'class_embedding', 'positional_embedding', 'ln_pre', 'transformer')
@@ -67,6 +67,7 @@ class FrozenClip(nn.Module):
             raise BackboneError(
                 f'{type(visual).__name__} is not an open_clip VisionTransformer; '
                 'only native open_clip ViT backbones are supported')
+        self.name = name
         self.clip = clip
         self.clip.eval()
         self.clip.requires_grad_(False)
@@ -134,6 +135,28 @@ class FrozenClip(nn.Module):
                 taps.append(tokens[:, 1:])
         return taps, grid
 
+    def patch_embeddings(self, images: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """
+        Embed patches: (B, 3, H, W) -> (B, h*w, embed_dim) via all blocks, ln_post and proj.
+
+        What zero-shot methods (DepthCLIP) compare with text embeddings; the depth model itself
+        never runs this.
+        """
+        visual = self.clip.visual
+        x = visual.conv1(images)
+        grid = (x.shape[2], x.shape[3])
+        x = x.flatten(2).transpose(1, 2)
+        cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
+        x = torch.cat([cls, x], dim=1) + self._positional(grid, x.device, x.dtype)
+        x = visual.ln_pre(x)
+        batch_first = getattr(visual.transformer, 'batch_first', True)
+        x = visual.transformer(x if batch_first else x.transpose(0, 1))
+        x = (x if batch_first else x.transpose(0, 1))[:, 1:]
+        x = visual.ln_post(x)
+        if visual.proj is not None:
+            x = x @ visual.proj
+        return x, grid
+
     # -- text ---------------------------------------------------------------------------------
     def special_token_embeddings(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """Return the frozen (SOS, EOS) token embeddings, each (text_width,)."""
@@ -169,9 +192,9 @@ class FrozenClip(nn.Module):
             return projection(pooled)
         return pooled @ projection
 
-    def encode_text(self, texts: Sequence[str], name: str) -> torch.Tensor:
+    def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
         """Encode natural-language prompts with the frozen text tower -> (len(texts), dim)."""
-        tokenizer = open_clip.get_tokenizer(name)
+        tokenizer = open_clip.get_tokenizer(self.name)
         tokens = tokenizer(list(texts)).to(self._text.token_embedding.weight.device)
         return self.clip.encode_text(tokens)
 

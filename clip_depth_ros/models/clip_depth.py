@@ -24,7 +24,10 @@ class ClipDepth(nn.Module):
         super().__init__()
         self.config = config
         self.backbone = backbone
-        self.mirror = Mirror(config.mirror_tokens, backbone.text_width, config.mirror_init_std)
+        self.mirror: Optional[Mirror] = None
+        if not config.prompt:
+            self.mirror = Mirror(config.mirror_tokens, backbone.text_width,
+                                 config.mirror_init_std)
         self.decoder = DepthDecoder(
             backbone.vision_width, backbone.embed_dim, len(config.taps),
             width=config.decoder_width, heads=config.decoder_heads,
@@ -36,6 +39,8 @@ class ClipDepth(nn.Module):
 
     def query(self) -> torch.Tensor:
         """Run the mirror through the frozen text tower -> (1, embed_dim); image-independent."""
+        if self.mirror is None:
+            return self.backbone.encode_text([self.config.prompt])
         tokens = self.mirror().unsqueeze(0)
         if self.config.mirror_sos_eos:
             sos, eos = self.backbone.special_token_embeddings()

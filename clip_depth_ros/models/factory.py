@@ -19,4 +19,4 @@ def build_model(config: ModelConfig, clip_weights: Optional[str]) -> ClipDepth:
     own directory, and `clip-depth-init` builds on random weights whatever the config names.
     """
     clip = create_clip(config.backbone, clip_weights)
-    return ClipDepth(config, FrozenClip(clip, config.taps))
+    return ClipDepth(config, FrozenClip(clip, config.taps, config.backbone))

@@ -1,0 +1,47 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+clip-depth-train CONFIG [key=value ...]: train the mirror and decoder.
+
+Also `python -m clip_depth_ros.train`, and under `torchrun --nproc_per_node=N` (DDP).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Optional, Sequence
+
+from clip_depth_ros.tools.common import tool_main
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog='clip-depth-train', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('config', type=Path, help='YAML config (e.g. config/train_nyu.yaml)')
+    p.add_argument('overrides', nargs='*', metavar='key=value',
+                   help='dotted overrides, e.g. optim.epochs=5 data.root=/data/nyu')
+    p.add_argument('--print-config', action='store_true',
+                   help='print the resolved config and exit')
+    return p.parse_args(argv)
+
+
+@tool_main
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from clip_depth_ros.train.config import load_config
+    args = parse_args(argv)
+    if not args.config.is_file():
+        raise FileNotFoundError(f'{args.config}: config file not found')
+    cfg = load_config(args.config, args.overrides)
+    if args.print_config:
+        import yaml
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end='')
+        return 0
+    from clip_depth_ros.train.engine import fit
+    out = fit(cfg)
+    print(f'checkpoints: {out / "best"} (best validation), {out / "last"} (resume from here)')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

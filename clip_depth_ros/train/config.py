@@ -1,0 +1,204 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Training configuration: one dataclass tree holds every default; YAML and key=value on top.
+
+`clip-depth-train config/train_nyu.yaml optim.epochs=5 data.root=/data/nyu` reads the YAML
+(safe_load) over the defaults, then the dotted overrides over that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+import typing
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+from clip_depth_ros.config import ConfigError, ModelConfig
+
+DATASETS = ('nyu', 'nyu_mat', 'kitti', 'folder')
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the data lives and how it is cropped and augmented."""
+
+    dataset: str = 'nyu'
+    root: str = ''
+    # Depth root when it differs from the image root (BTS keeps them apart for KITTI).
+    gt_root: str = ''
+    train_list: str = ''
+    val_list: str = ''
+    # Folder datasets: uint16 PNG value / depth_scale = metres (1000 = millimetres).
+    depth_scale: float = 1000.0
+    val_fraction: float = 0.1
+    crop_height: int = 416
+    crop_width: int = 544
+    rotation_deg: float = 2.5
+    flip: bool = True
+    color_jitter: bool = True
+    num_workers: int = 2
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ConfigError(f'data.dataset: must be one of {DATASETS}, got {self.dataset!r}')
+        if self.crop_height % 16 or self.crop_width % 16 or self.crop_height < 16:
+            raise ConfigError('data.crop_height/crop_width: must be positive multiples of 16, '
+                              f'got {self.crop_height}x{self.crop_width}')
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f'data.val_fraction: must be in [0, 1), got {self.val_fraction}')
+        if self.depth_scale <= 0:
+            raise ConfigError('data.depth_scale: must be > 0')
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    """AdamW with a mirror group (no weight decay, higher lr), warm-up then cosine decay."""
+
+    epochs: int = 25
+    batch_size: int = 16
+    lr: float = 1e-4
+    mirror_lr: float = 1e-3
+    weight_decay: float = 1e-2
+    warmup_steps: int = 500
+    min_lr_ratio: float = 0.01
+    grad_clip: float = 1.0
+    # auto: bf16 autocast on CUDA (fp16 + grad scaler when bf16 is unsupported), fp32 on CPU.
+    precision: str = 'auto'
+    silog_lambda: float = 0.85
+    silog_alpha: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError('optim.epochs and optim.batch_size must be >= 1')
+        if self.precision not in ('auto', 'fp32', 'fp16', 'bf16'):
+            raise ConfigError(f'optim.precision: unknown {self.precision!r}')
+        if not 0 <= self.silog_lambda <= 1:
+            raise ConfigError('optim.silog_lambda: must be in [0, 1]')
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs; saved as train_config.yaml in out_dir."""
+
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    optim: OptimConfig = OptimConfig()
+    out_dir: str = 'runs/clip_depth'
+    seed: int = 0
+    device: str = ''
+    resume: str = ''
+    # Validation every n epochs; images written to TensorBoard per validation.
+    val_every: int = 1
+    log_images: int = 4
+    max_steps_per_epoch: int = 0  # 0 = the whole epoch; >0 caps it (smoke tests)
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d['model']['taps'] = list(self.model.taps)
+        return d
+
+
+def _hints(cls) -> Dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def build(cls, values: Dict[str, Any], prefix: str = ''):
+    """Build dataclass `cls` from nested dicts, naming unknown keys by their dotted path."""
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f'unknown config key(s): {", ".join(prefix + u for u in unknown)}')
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f'{prefix}{name}: expected a mapping')
+            kwargs[name] = build(hint, value, f'{prefix}{name}.')
+        else:
+            kwargs[name] = _coerce(value, hint, prefix + name)
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        raise ConfigError(f'{prefix}{e}' if prefix and not str(e).startswith(prefix) else str(e))
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union and type(None) in args:
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (tuple, Tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f'{key}: expected a list, got {value!r}')
+        return tuple(_coerce(v, args[0], key) for v in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f'{key}: expected true/false, got {value!r}')
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is str and isinstance(value, str):
+        return value
+    raise ConfigError(f'{key}: expected {getattr(hint, "__name__", hint)}, got {value!r}')
+
+
+def _set_dotted(tree: Dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split('.')
+    node = tree
+    for p in parents:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f'{dotted}: {p} is not a section')
+    node[leaf] = value
+
+
+def load_config(path: Optional[Path], overrides: Sequence[str] = ()) -> TrainConfig:
+    """Defaults <- YAML file <- `key=value` overrides (values parsed as YAML scalars)."""
+    import yaml
+    tree: Dict[str, Any] = TrainConfig().to_dict()
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding='utf-8')) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f'{path}: cannot read config: {e}') from e
+        if not isinstance(loaded, dict):
+            raise ConfigError(f'{path}: top level must be a mapping')
+        _resolve_data_paths(loaded, Path(path).resolve().parent)
+        _merge(tree, loaded, str(path))
+    for item in overrides:
+        if '=' not in item:
+            raise ConfigError(f'override {item!r}: expected key=value')
+        key, raw = item.split('=', 1)
+        value = yaml.safe_load(raw) if raw else ''
+        if key.endswith(('root', 'list', 'dir', 'resume', 'pretrained', 'device')) \
+                and not isinstance(value, str):
+            value = raw  # paths stay strings even when they look like numbers
+        _set_dotted(tree, key, value)
+    return build(TrainConfig, tree)
+
+
+def _resolve_data_paths(loaded: Dict[str, Any], base: Path) -> None:
+    """Relative data paths in a YAML file are relative to that file (CLI ones to the cwd)."""
+    data = loaded.get('data')
+    if not isinstance(data, dict):
+        return
+    for key in ('root', 'gt_root', 'train_list', 'val_list'):
+        value = data.get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            data[key] = str(base / value)
+
+
+def _merge(base: Dict[str, Any], new: Dict[str, Any], where: str) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value, where)
+        else:
+            base[key] = value

@@ -1,0 +1,394 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Training as plain functions: `train_one_epoch`, `evaluate`, `fit`.
+
+Reproducible by construction: every sample's augmentation draws from its own generator seeded by
+(seed, epoch, index), the shuffle from (seed, epoch), and the global torch RNG (decoder dropout)
+is saved with every checkpoint, so a resumed run retraces an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+import random
+import shutil
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+from clip_depth_ros.checkpoint import CLIP_WEIGHTS_FILE, read_tensors, save_checkpoint
+from clip_depth_ros.config import InferenceConfig
+from clip_depth_ros.inference import DepthEstimator
+from clip_depth_ros.models import build_model, ClipDepth
+from clip_depth_ros.train.augment import Augment
+from clip_depth_ros.train.config import TrainConfig
+from clip_depth_ros.train.losses import silog_loss
+from clip_depth_ros.train.metrics import average, image_errors
+from clip_depth_ros.transforms import normalise
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+STATE_FILE = 'training_state.pt'
+
+
+class TrainSamples(Dataset):
+    """A depth dataset with augmentation, as uint8 image and float depth tensors."""
+
+    def __init__(self, dataset, augment: Augment, seed: int) -> None:
+        self.dataset, self.augment, self.seed = dataset, augment, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        item = self.dataset[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        image, depth = self.augment(item['image'], item['depth'], rng)
+        return (torch.from_numpy(image).permute(2, 0, 1).contiguous(),
+                torch.from_numpy(depth.astype(np.float32))[None])
+
+
+@dataclasses.dataclass
+class Run:
+    """What the loop functions share: device, autocast, distributed rank."""
+
+    device: torch.device
+    autocast_dtype: Optional[torch.dtype]
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def autocast(self):
+        if self.autocast_dtype is None:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
+    if precision == 'fp32' or (precision == 'auto' and device.type != 'cuda'):
+        return None
+    if precision == 'fp16':
+        return torch.float16
+    if precision == 'auto' and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
+def build_optimizer(model: ClipDepth, optim) -> torch.optim.Optimizer:
+    """AdamW: the mirror with its own lr and no weight decay; no decay on biases and norms."""
+    mirror = list(model.mirror.parameters()) if model.mirror is not None else []
+    decay, no_decay = [], []
+    for p in model.decoder.parameters():
+        (decay if p.ndim >= 2 else no_decay).append(p)
+    groups = [{'params': decay, 'lr': optim.lr, 'weight_decay': optim.weight_decay},
+              {'params': no_decay, 'lr': optim.lr, 'weight_decay': 0.0}]
+    if mirror:
+        groups.append({'params': mirror, 'lr': optim.mirror_lr, 'weight_decay': 0.0})
+    return torch.optim.AdamW(groups)
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warm-up to 1, then cosine decay to `min_ratio` at `total`."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def train_one_epoch(model, loader: DataLoader, optimizer, scheduler, scaler, run: Run,
+                    cfg: TrainConfig, epoch: int,
+                    log: Optional[Callable[[str, float, int], None]] = None,
+                    step: int = 0) -> Dict[str, float]:
+    """One pass over `loader`; returns mean loss, images/s and the global step reached."""
+    from tqdm import tqdm
+    core = model.module if hasattr(model, 'module') else model
+    core.train()
+    mean, std = core.backbone.image_mean, core.backbone.image_std
+    limit = cfg.max_steps_per_epoch or len(loader)
+    total_loss, images, start = 0.0, 0, time.perf_counter()
+    bar = tqdm(total=min(limit, len(loader)), desc=f'epoch {epoch + 1}',
+               disable=not run.is_main, leave=False)
+    for i, (image, depth) in enumerate(loader):
+        if i >= limit:
+            break
+        image = image.to(run.device, non_blocking=True)
+        depth = depth.to(run.device, non_blocking=True)
+        x = normalise(image, tuple(image.shape[-2:]), mean, std)
+        with run.autocast():
+            pred = model(x)
+        valid = (depth > core.config.min_depth_m) & (depth <= core.config.max_depth_m)
+        loss = silog_loss(pred.float(), depth, valid, cfg.optim.silog_lambda,
+                          cfg.optim.silog_alpha)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        if cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],
+                                           cfg.optim.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        step += 1
+        loss_value = float(loss.detach())
+        total_loss += loss_value
+        images += image.shape[0]
+        rate = images / (time.perf_counter() - start)
+        bar.set_postfix(loss=f'{loss_value:.3f}', img_s=f'{rate:.1f}')
+        bar.update(1)
+        if log:
+            log('train/loss', loss_value, step)
+            log('train/lr', optimizer.param_groups[0]['lr'], step)
+    bar.close()
+    seconds = time.perf_counter() - start
+    batches = max(1, min(limit, len(loader)))
+    return {'loss': total_loss / batches, 'images_per_s': images / max(seconds, 1e-9),
+            'step': step}
+
+
+def evaluate(predict: Callable[[np.ndarray], np.ndarray], dataset, min_depth: float,
+             max_depth: float, crop: Optional[str] = None, flip: bool = False,
+             progress: bool = False) -> Tuple[Dict[str, float], List[Dict]]:
+    """Metrics averaged image by image; images without valid ground truth are left out."""
+    from tqdm import tqdm
+    rows: List[Dict] = []
+    for i in tqdm(range(len(dataset)), desc='evaluate', disable=not progress, leave=False):
+        item = dataset[i]
+        pred = predict(item['image'])
+        if flip:
+            pred = 0.5 * (pred + predict(np.ascontiguousarray(item['image'][:, ::-1]))[:, ::-1])
+        errors = image_errors(item['depth'], pred, min_depth, max_depth, crop)
+        if errors is not None:
+            rows.append({'name': item['name'], **errors})
+    return average(rows), rows
+
+
+# -- checkpoints --------------------------------------------------------------------------------
+def save_run(directory: Path, model: ClipDepth, optimizer, scheduler, scaler, epoch: int,
+             step: int, best: float, extra: Optional[dict] = None) -> None:
+    """Write an inference-loadable checkpoint plus the optimiser and RNG state, atomically."""
+    directory = Path(directory)
+    tmp = directory.parent / f'.{directory.name}.tmp'
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_checkpoint(tmp, model.config, model.trainable_state_dict(), extra)
+    if optimizer is not None:
+        state = {'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(),
+                 'scaler': scaler.state_dict(), 'epoch': epoch, 'step': step, 'best': best,
+                 'torch_rng': torch.get_rng_state(), 'python_rng': random.getstate()}
+        if torch.cuda.is_available():
+            state['cuda_rng'] = torch.cuda.get_rng_state_all()
+        torch.save(state, tmp / STATE_FILE)
+    old = directory.parent / f'.{directory.name}.old'
+    shutil.rmtree(old, ignore_errors=True)
+    if directory.exists():
+        os.rename(directory, old)
+    os.rename(tmp, directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_run(directory: Path, model: ClipDepth, optimizer, scheduler, scaler) -> Dict:
+    """Restore everything `save_run` wrote; returns epoch, step and best."""
+    from clip_depth_ros.checkpoint import check_tensors, WEIGHTS_FILE
+    directory = Path(directory)
+    tensors = read_tensors(directory)
+    check_tensors(directory / WEIGHTS_FILE, model.trainable_state_dict(), tensors)
+    model.load_state_dict(tensors, strict=False)
+    path = directory / STATE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f'{path}: missing: resume needs a training checkpoint '
+                                '(out_dir/last), not an inference-only one')
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise RuntimeError(f'{path}: corrupt training state: {e}') from e
+    optimizer.load_state_dict(state['optimizer'])
+    scheduler.load_state_dict(state['scheduler'])
+    scaler.load_state_dict(state['scaler'])
+    torch.set_rng_state(state['torch_rng'])
+    random.setstate(_as_random_state(state['python_rng']))
+    if 'cuda_rng' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda_rng'])
+    return {'epoch': state['epoch'], 'step': state['step'], 'best': state['best']}
+
+
+def _as_random_state(value):
+    version, internal, gauss = value
+    return version, tuple(internal), gauss
+
+
+# -- the whole run ------------------------------------------------------------------------------
+def init_distributed() -> Tuple[int, int, int]:
+    """(rank, world size, local rank); initialises the process group under torchrun."""
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    if world <= 1:
+        return 0, 1, 0
+    import torch.distributed as dist
+    backend = 'nccl' if torch.cuda.is_available() else 'gloo'
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    return dist.get_rank(), world, int(os.environ.get('LOCAL_RANK', '0'))
+
+
+def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
+    """Train per `cfg`; returns the output directory (best/ and last/ checkpoints inside)."""
+    from clip_depth_ros.inference import select_device
+    from clip_depth_ros.train.datasets import build_datasets
+
+    rank, world, local_rank = init_distributed()
+    if cfg.device:
+        device = torch.device(cfg.device)
+    elif torch.cuda.is_available():
+        device = torch.device('cuda', local_rank)
+    else:
+        device = select_device('cpu')
+    run = Run(device, autocast_dtype(cfg.optim.precision, device), rank, world)
+    out_dir = Path(cfg.out_dir)
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    train_set, val_set = datasets if datasets is not None else build_datasets(cfg.data, cfg.seed)
+
+    model = build_model(cfg.model, cfg.model.pretrained).to(device)
+    if cfg.model.pretrained is None and run.is_main:
+        # Random CLIP weights (smoke tests): keep them, or the checkpoints could not reload.
+        from clip_depth_ros.models.backbone import save_clip_weights
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_clip_weights(model.backbone.clip, out_dir / CLIP_WEIGHTS_FILE)
+    if cfg.model.pretrained is None:
+        model.config = dataclasses.replace(model.config, pretrained=f'../{CLIP_WEIGHTS_FILE}')
+    augment = Augment((cfg.data.crop_height, cfg.data.crop_width), cfg.data.rotation_deg,
+                      cfg.data.flip, cfg.data.color_jitter)
+    samples = TrainSamples(train_set, augment, cfg.seed)
+    batches_per_epoch = math.ceil(len(samples) / (cfg.optim.batch_size * world))
+    if cfg.max_steps_per_epoch:
+        batches_per_epoch = min(batches_per_epoch, cfg.max_steps_per_epoch)
+    total_steps = batches_per_epoch * cfg.optim.epochs
+    optimizer = build_optimizer(model, cfg.optim)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(
+        s, cfg.optim.warmup_steps, total_steps, cfg.optim.min_lr_ratio))
+    scaler = torch.amp.GradScaler(device.type, enabled=run.autocast_dtype == torch.float16)
+    start_epoch, step, best = 0, 0, float('inf')
+    if cfg.resume:
+        resumed = load_run(Path(cfg.resume), model, optimizer, scheduler, scaler)
+        start_epoch, step, best = resumed['epoch'], resumed['step'], resumed['best']
+    train_model = model
+    if world > 1:
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[local_rank] if device.type == 'cuda' else None)
+
+    writer = None
+    if run.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_yaml(out_dir / 'train_config.yaml', cfg.to_dict())
+        writer = _summary_writer(out_dir / 'tensorboard')
+
+    def log(tag: str, value: float, at: int) -> None:
+        if writer is not None:
+            writer.add_scalar(tag, value, at)
+
+    for epoch in range(start_epoch, cfg.optim.epochs):
+        samples.epoch = epoch
+        loader = _loader(samples, cfg, epoch, rank, world, device)
+        stats = train_one_epoch(train_model, loader, optimizer, scheduler, scaler, run, cfg,
+                                epoch, log if run.is_main else None, step)
+        step = stats['step']
+        record = {'epoch': epoch + 1, 'step': step, 'loss': stats['loss'],
+                  'images_per_s_per_device': stats['images_per_s']}
+        if run.is_main:
+            improved = False
+            if val_set is not None and ((epoch + 1) % cfg.val_every == 0
+                                        or epoch + 1 == cfg.optim.epochs):
+                metrics = validate(model, val_set, device, cfg, writer, step)
+                record['val'] = metrics
+                if metrics['abs_rel'] < best:
+                    best, improved = metrics['abs_rel'], True
+            elif val_set is None:
+                improved = True
+            save_run(out_dir / 'last', model, optimizer, scheduler, scaler, epoch + 1, step,
+                     best)
+            if improved:
+                save_run(out_dir / 'best', model, None, None, None, epoch + 1, step, best,
+                         extra={'val_abs_rel': best if math.isfinite(best) else None,
+                                'epoch': epoch + 1})
+            with open(out_dir / 'history.jsonl', 'a', encoding='utf-8') as f:
+                f.write(json.dumps(record) + '\n')
+            print(f'epoch {epoch + 1}/{cfg.optim.epochs}: loss {stats["loss"]:.4f}, '
+                  f'{stats["images_per_s"]:.2f} images/s per device'
+                  + (f', val AbsRel {record["val"]["abs_rel"]:.4f}' if 'val' in record else ''),
+                  flush=True)
+    if world > 1:
+        _check_ranks_agree(model, out_dir, run)
+    if writer is not None:
+        writer.close()
+    return out_dir
+
+
+def validate(model: ClipDepth, val_set, device: torch.device, cfg: TrainConfig, writer,
+             step: int) -> Dict[str, float]:
+    """Compute validation metrics (and log a few colour-mapped predictions)."""
+    crop = {'nyu': 'eigen', 'kitti': 'garg'}.get(cfg.data.dataset)
+    estimator = DepthEstimator(model, InferenceConfig(device=str(device), precision='fp32'))
+    metrics, _ = evaluate(estimator.predict, val_set, cfg.model.min_depth_m,
+                          cfg.model.max_depth_m, crop)
+    if writer is not None:
+        from clip_depth_ros.colormap import colorize_depth
+        for key in ('abs_rel', 'rmse', 'delta1', 'silog'):
+            writer.add_scalar(f'val/{key}', metrics[key], step)
+        for i in range(min(cfg.log_images, len(val_set))):
+            item = val_set[i]
+            view = colorize_depth(estimator.predict(item['image']), 0.0, cfg.model.max_depth_m)
+            writer.add_image(f'val/depth_{i}', np.hstack([item['image'], view]), step,
+                             dataformats='HWC')
+    model.train()
+    return metrics
+
+
+def _loader(samples: TrainSamples, cfg: TrainConfig, epoch: int, rank: int, world: int,
+            device: torch.device) -> DataLoader:
+    generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+    if world > 1:
+        from torch.utils.data.distributed import DistributedSampler
+        sampler = DistributedSampler(samples, num_replicas=world, rank=rank, shuffle=True,
+                                     seed=cfg.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+    else:
+        sampler = torch.utils.data.RandomSampler(samples, generator=generator)
+    return DataLoader(samples, batch_size=cfg.optim.batch_size, sampler=sampler,
+                      num_workers=cfg.data.num_workers, drop_last=len(samples) >= 2 *
+                      cfg.optim.batch_size, pin_memory=device.type == 'cuda',
+                      generator=generator, persistent_workers=False)
+
+
+def _check_ranks_agree(model: ClipDepth, out_dir: Path, run: Run) -> None:
+    """All ranks must hold the same trainable weights after DDP training; record the check."""
+    import torch.distributed as dist
+    flat = torch.cat([p.detach().float().reshape(-1).cpu() for p in model.parameters()
+                      if p.requires_grad])
+    gathered = [torch.empty_like(flat) for _ in range(run.world_size)]
+    dist.all_gather(gathered, flat)
+    spread = max(float((g - gathered[0]).abs().max()) for g in gathered)
+    if run.is_main:
+        (out_dir / 'ddp_check.json').write_text(json.dumps(
+            {'world_size': run.world_size, 'max_abs_param_difference': spread}) + '\n')
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def _write_yaml(path: Path, data: dict) -> None:
+    import yaml
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _summary_writer(path: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is an optional extra
+        return None
+    return SummaryWriter(str(path))
