@@ -87,14 +87,24 @@ def pack_rgb(rgb: np.ndarray) -> np.ndarray:
     return (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
 
 
-def pack_cloud(xyz: np.ndarray, rgb: Optional[np.ndarray] = None) -> bytes:
-    """(h, w, 3) float32 XYZ [+ (h, w, 3) uint8 RGB] -> PointCloud2 data bytes (16 or 32/point)."""
+def cloud_nbytes(height: int, width: int, with_rgb: bool) -> int:
+    return height * width * (XYZRGB_POINT_STEP if with_rgb else XYZ_POINT_STEP)
+
+
+def pack_cloud_into(out, xyz: np.ndarray, rgb: Optional[np.ndarray] = None) -> None:
+    """Write XYZ [+ RGB] into a zeroed writable buffer of `cloud_nbytes` bytes, in place."""
     h, w, _ = xyz.shape
     words = XYZ_POINT_STEP // 4 if rgb is None else XYZRGB_POINT_STEP // 4
-    buf = np.zeros((h, w, words), dtype=np.float32)
+    buf = np.frombuffer(out, dtype=np.float32).reshape(h, w, words)
     buf[..., :3] = xyz
     if rgb is not None:
         if rgb.shape[:2] != (h, w):
             raise ValueError(f'rgb grid {rgb.shape[:2]} does not match the cloud grid {(h, w)}')
         buf.view(np.uint32)[..., RGB_OFFSET // 4] = pack_rgb(rgb)
-    return buf.tobytes()
+
+
+def pack_cloud(xyz: np.ndarray, rgb: Optional[np.ndarray] = None) -> bytes:
+    """(h, w, 3) float32 XYZ [+ (h, w, 3) uint8 RGB] -> PointCloud2 data bytes (16 or 32/point)."""
+    out = bytearray(cloud_nbytes(xyz.shape[0], xyz.shape[1], rgb is not None))
+    pack_cloud_into(out, xyz, rgb)
+    return bytes(out)

@@ -19,17 +19,16 @@ def python_files():
         yield from ([path] if path.is_file() else sorted(path.rglob('*.py')))
 
 
-def run_linter(name: str) -> subprocess.CompletedProcess:
-    # A fresh process: flake8 forks workers, and forking a pytest process that has run DDS
-    # threads (the node tests) can crash the child.
+def run_linter(name: str, *options: str) -> subprocess.CompletedProcess:
+    # A fresh process: forking a pytest process that has run DDS threads can crash the child.
     exe = os.path.join(os.path.dirname(sys.executable), name)
-    return subprocess.run([exe, *[str(REPO / p) for p in PY_PATHS]], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run([exe, *options, *[str(REPO / p) for p in PY_PATHS]],
+                          capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.linter
 def test_flake8():
-    r = run_linter('ament_flake8')
+    r = run_linter('ament_flake8', '--config', str(REPO / 'test' / 'flake8.ini'))
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-2000:]
 
 

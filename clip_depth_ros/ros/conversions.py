@@ -9,6 +9,7 @@ few lines of numpy over `pixels` and `geometry`, tested against them where they 
 
 from __future__ import annotations
 
+import array
 import sys
 from typing import Optional
 
@@ -37,15 +38,15 @@ def rgb_to_image(rgb: np.ndarray, header: Header, encoding: str = 'rgb8') -> Ima
     data = rgb if encoding == 'rgb8' else pixels.rgb_to_bgr(rgb)
     h, w, _ = rgb.shape
     return Image(header=header, height=h, width=w, encoding=encoding, is_bigendian=_BIG_ENDIAN,
-                 step=w * 3, data=np.ascontiguousarray(data).tobytes())
+                 step=w * 3, data=_buffer_of(data))
 
 
 def depth_to_image(depth_m: np.ndarray, header: Header) -> Image:
     """(H, W) float32 metres (NaN = invalid) -> 32FC1 Image in native byte order."""
-    depth = np.ascontiguousarray(depth_m, dtype=np.float32)
+    depth = np.asarray(depth_m, dtype=np.float32)
     h, w = depth.shape
     return Image(header=header, height=h, width=w, encoding='32FC1', is_bigendian=_BIG_ENDIAN,
-                 step=w * 4, data=depth.tobytes())
+                 step=w * 4, data=_buffer_of(depth))
 
 
 def image_to_depth(msg: Image) -> np.ndarray:
@@ -72,14 +73,29 @@ def cloud_fields(with_rgb: bool):
     return fields
 
 
+def _zeroed(nbytes: int) -> array.array:
+    # rclpy keeps an array('B') as the message's own buffer (no copy, no per-byte check as
+    # for bytes or lists): writing straight into it is the cheapest way to fill a message.
+    return array.array('B', [0]) * nbytes
+
+
+def _buffer_of(values: np.ndarray) -> array.array:
+    """One copy of a contiguous array into a message-ready array('B')."""
+    out = _zeroed(values.nbytes)
+    np.frombuffer(out, dtype=values.dtype).reshape(values.shape)[...] = values
+    return out
+
+
 def xyz_to_cloud(xyz: np.ndarray, header: Header,
                  rgb: Optional[np.ndarray] = None) -> PointCloud2:
     """(h, w, 3) XYZ [+ RGB] -> organized PointCloud2 laid out as depth_image_proc's."""
     h, w, _ = xyz.shape
     step = geometry.XYZ_POINT_STEP if rgb is None else geometry.XYZRGB_POINT_STEP
+    data = _zeroed(geometry.cloud_nbytes(h, w, rgb is not None))
+    geometry.pack_cloud_into(data, xyz, rgb)
     return PointCloud2(header=header, height=h, width=w, fields=cloud_fields(rgb is not None),
                        is_bigendian=_BIG_ENDIAN, point_step=step, row_step=step * w,
-                       data=geometry.pack_cloud(xyz, rgb), is_dense=False)
+                       data=data, is_dense=False)
 
 
 def cloud_to_xyz(msg: PointCloud2) -> np.ndarray:
