@@ -59,6 +59,7 @@ setup(
             'clip-depth-init = clip_depth_ros.tools.init_checkpoint:main',
             'clip-depth-infer = clip_depth_ros.tools.infer:main',
             'clip-depth-bag = clip_depth_ros.tools.bag:main',
+            'clip-depth-export = clip_depth_ros.tools.export:main',
             'clip-depth-demo = clip_depth_ros.ros.demo:main',
             'clip-depth-train = clip_depth_ros.train.cli:main',
             'clip-depth-eval = clip_depth_ros.train.eval_cli:main',

@@ -59,6 +59,10 @@ class DepthEstimator:
     def max_depth_m(self) -> float:
         return self.model.config.max_depth_m
 
+    @property
+    def model_name(self) -> str:
+        return self.model.config.backbone
+
     def input_size(self, height: int, width: int) -> tuple:
         """Return the network input (h, w) for a frame of the given size."""
         return network_size(height, width, self.model.config.input_short_side,

@@ -212,7 +212,7 @@ def run_demo(args: argparse.Namespace) -> dict:
         latencies = {t: [(recorder.arrivals[t][s] - at) * 1e3 for s, at in sent]
                      for t in ('depth/image', 'depth/points')}
         inference = node.inference_ms.summary()
-        model = node.estimator.model.config.backbone
+        model = node.estimator.model_name
         node._stop_inputs()
     finally:
         executor.shutdown(timeout_sec=5.0)

@@ -92,9 +92,13 @@ class DepthNode(LifecycleNode):
             return self._fail_configure('parameter "checkpoint" is empty: set it to a '
                                         'checkpoint directory (see clip-depth-init)')
         try:
-            self.estimator = DepthEstimator.from_checkpoint(
-                cfg.checkpoint, device=cfg.device or None, precision=cfg.precision,
-                clip_weights=cfg.clip_weights or None)
+            if cfg.checkpoint.endswith('.onnx'):
+                from clip_depth_ros.export import OnnxDepthEstimator
+                self.estimator = OnnxDepthEstimator(cfg.checkpoint)
+            else:
+                self.estimator = DepthEstimator.from_checkpoint(
+                    cfg.checkpoint, device=cfg.device or None, precision=cfg.precision,
+                    clip_weights=cfg.clip_weights or None)
         except (CheckpointError, ConfigError, OSError, RuntimeError) as e:
             return self._fail_configure(f'cannot load checkpoint {cfg.checkpoint!r}: {e}')
         self.problems.clear('model')
@@ -104,8 +108,7 @@ class DepthNode(LifecycleNode):
             'points': self.create_lifecycle_publisher(PointCloud2, 'depth/points', OUTPUT_QOS),
             'colormap': self.create_lifecycle_publisher(Image, 'depth/colormap', OUTPUT_QOS),
         }
-        model = self.estimator.model.config
-        self.get_logger().info(f'loaded {model.backbone} from {cfg.checkpoint} on '
+        self.get_logger().info(f'loaded {self.estimator.model_name} from {cfg.checkpoint} on '
                                f'{self.estimator.device} ({self.estimator.precision})')
         return TransitionCallbackReturn.SUCCESS
 
@@ -258,7 +261,7 @@ class DepthNode(LifecycleNode):
             'dropped_frames': str(self.slot.dropped),
             'device': str(estimator.device) if estimator else '',
             'precision': estimator.precision if estimator else '',
-            'model': estimator.model.config.backbone if estimator else '',
+            'model': estimator.model_name if estimator else '',
             'checkpoint': self.config.checkpoint,
             'camera_info': (info_problem.message if info_problem else
                             'ok' if self._camera_info is not None else 'not received'),

@@ -25,7 +25,8 @@ class Spec(NamedTuple):
 
 
 SPECS: Dict[str, Spec] = {
-    'checkpoint': Spec('Checkpoint directory (model.safetensors + config.json).', True),
+    'checkpoint': Spec('Checkpoint directory (model.safetensors + config.json), or a .onnx '
+                       'file from clip-depth-export (runs with onnxruntime on the CPU).', True),
     'clip_weights': Spec('CLIP weights overriding the checkpoint: an open_clip tag (openai) '
                          'or a weights file path; empty = as the checkpoint says.', True),
     'device': Spec('Torch device: cpu, cuda, cuda:1; empty = CUDA when available.', True),

@@ -1,0 +1,44 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""ONNX export and the onnxruntime engine agree with PyTorch."""
+
+import os
+import subprocess
+import sys
+
+from clip_depth_ros.export import OnnxDepthEstimator
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope='module')
+def onnx_model(tiny_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp('onnx') / 'tiny.onnx'
+    exe = os.path.join(os.path.dirname(sys.executable), 'clip-depth-export')
+    r = subprocess.run([exe, '--checkpoint', str(tiny_checkpoint), '--height', '480',
+                        '--width', '640', '--out', str(out), '--check'],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert 'max relative difference' in r.stdout
+    return out
+
+
+def test_onnxruntime_matches_pytorch(onnx_model, tiny_estimator, sample_rgb):
+    ort = OnnxDepthEstimator(onnx_model)
+    assert ort.network_size == (352, 464)
+    ours = tiny_estimator.predict(sample_rgb)
+    theirs = ort.predict(sample_rgb)
+    assert theirs.shape == ours.shape == (480, 640)
+    assert np.max(np.abs(theirs - ours) / ours) < 1e-3
+
+
+def test_onnx_refuses_other_frame_sizes(onnx_model):
+    with pytest.raises(ValueError, match='exported for 640x480'):
+        OnnxDepthEstimator(onnx_model).predict(np.zeros((240, 320, 3), np.uint8))
+
+
+def test_not_our_onnx_is_named(tmp_path):
+    bad = tmp_path / 'x.onnx'
+    bad.write_bytes(b'not onnx')
+    with pytest.raises(RuntimeError, match='x.onnx'):
+        OnnxDepthEstimator(bad)
