@@ -20,6 +20,7 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 from clip_depth_ros import geometry, pixels
+from clip_depth_ros.pipeline import depth_and_cloud
 import numpy as np
 
 IMAGE = 'sensor_msgs/msg/Image'
@@ -76,12 +77,16 @@ class _CameraInfos:
         return self.msgs[max(i - 1, 0)]
 
 
-def process_bag(input_path: Path, output_path: Path, predict: Callable[[np.ndarray], np.ndarray],
+def process_bag(input_path: Path, output_path: Path, estimator,
                 image_topics: Sequence[str] = (), points: bool = True,
                 colorize_points: bool = True, max_range_m: float = 1e9,
                 storage: Optional[str] = None,
                 progress: Optional[Callable[[int], Callable[[], None]]] = None) -> BagSummary:
-    """Copy `input_path` to `output_path` adding depth, depth camera_info and points."""
+    """
+    Copy `input_path` to `output_path` adding depth, depth camera_info and points.
+
+    `estimator` is a DepthEstimator (or anything with `predict`, like OnnxDepthEstimator).
+    """
     from rosbags.rosbag2 import Reader, StoragePlugin, Writer
     from rosbags.typesys import get_typestore, Stores
 
@@ -111,7 +116,7 @@ def process_bag(input_path: Path, output_path: Path, predict: Callable[[np.ndarr
                     if conn.id not in outputs:
                         continue
                     _process_image(typestore, writer, outputs[conn.id], conn, timestamp, raw,
-                                   infos, predict, points, colorize_points, max_range_m,
+                                   infos, estimator, points, colorize_points, max_range_m,
                                    summary)
                     if tick:
                         tick()
@@ -198,8 +203,9 @@ def _decode(msg, msgtype: str) -> np.ndarray:
                              bool(msg.is_bigendian))
 
 
-def _process_image(typestore, writer, out, conn, timestamp, raw, infos, predict, points: bool,
-                   colorize: bool, max_range_m: float, summary: BagSummary) -> None:
+def _process_image(typestore, writer, out, conn, timestamp, raw, infos, estimator,
+                   points: bool, colorize: bool, max_range_m: float,
+                   summary: BagSummary) -> None:
     types = typestore.types
     msg = typestore.deserialize_cdr(raw, conn.msgtype)
     try:
@@ -207,10 +213,21 @@ def _process_image(typestore, writer, out, conn, timestamp, raw, infos, predict,
     except ValueError:  # UnsupportedEncoding, MalformedImage: skip the frame, count it
         summary.skipped[conn.topic] = summary.skipped.get(conn.topic, 0) + 1
         return
-    depth = geometry.mask_range(predict(rgb), max_range_m)
-    h, w = depth.shape
     header = msg.header
-    little = np.little_endian
+    info = infos.get(out['ns'] + '/camera_info')
+    info = info.for_stamp(_stamp_ns(header)) if info else None
+    intr = None
+    if info is not None:
+        try:
+            intr = geometry.Intrinsics.from_camera_info(info.k, info.p, info.width, info.height)
+            intr.check_image_size(rgb.shape[1], rgb.shape[0])
+        except geometry.InvalidIntrinsics:
+            intr = None
+    frame = depth_and_cloud(estimator, rgb, max_range_m, intr if points else None,
+                            colorize=colorize)
+    depth = frame.depth_m
+    h, w = depth.shape
+    big_endian = not np.little_endian
 
     def write(key: str, message, msgtype: str) -> None:
         writer.write(out[key], timestamp, typestore.serialize_cdr(message, msgtype))
@@ -218,33 +235,23 @@ def _process_image(typestore, writer, out, conn, timestamp, raw, infos, predict,
         summary.written[topic] = summary.written.get(topic, 0) + 1
 
     write('depth', types[IMAGE](header=header, height=h, width=w, encoding='32FC1',
-                                is_bigendian=int(not little), step=w * 4,
+                                is_bigendian=int(big_endian), step=w * 4,
                                 data=np.frombuffer(depth.astype(np.float32).tobytes(),
                                                    np.uint8)), IMAGE)
     summary.frames += 1
-    info = infos.get(out['ns'] + '/camera_info')
-    info = info.for_stamp(_stamp_ns(header)) if info else None
-    if info is None:
-        return
-    try:
-        intr = geometry.Intrinsics.from_camera_info(info.k, info.p, info.width, info.height)
-        intr.check_image_size(w, h)
-    except geometry.InvalidIntrinsics:
+    if intr is None:
         return
     write('info', _with_header(types, info, header), CAMERA_INFO)
-    if not points:
+    if frame.cloud is None:
         return
-    xyz = geometry.unproject(depth, intr)
-    colour = rgb if colorize else None
     step = geometry.XYZRGB_POINT_STEP if colorize else geometry.XYZ_POINT_STEP
     field_type = types['sensor_msgs/msg/PointField']
     names = ['x', 'y', 'z'] + (['rgb'] if colorize else [])
     offsets = [0, 4, 8, geometry.RGB_OFFSET]
     fields = [field_type(name=n, offset=o, datatype=7, count=1) for n, o in zip(names, offsets)]
     cloud = types[CLOUD](header=header, height=h, width=w, fields=fields,
-                         is_bigendian=not little, point_step=step, row_step=step * w,
-                         data=np.frombuffer(geometry.pack_cloud(xyz, colour), np.uint8),
-                         is_dense=False)
+                         is_bigendian=big_endian, point_step=step, row_step=step * w,
+                         data=np.frombuffer(frame.cloud, np.uint8), is_dense=False)
     write('points', cloud, CLOUD)
 
 

@@ -44,9 +44,15 @@ def export_onnx(model: ClipDepth, height: int, width: int, path: Union[str, os.P
     wrapper = _FoldedQuery(model).eval()
     path = Path(path)
     tmp = path.with_name(f'.{path.name}.tmp')
-    torch.onnx.export(wrapper, (example,), str(tmp), input_names=['image'],
-                      output_names=['depth'], opset_version=opset, dynamo=False,
-                      dynamic_axes={'image': {0: 'batch'}, 'depth': {0: 'batch'}})
+    # nn.MultiheadAttention's fused fast path (frozen weights, eval mode) has no ONNX symbolic.
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        torch.onnx.export(wrapper, (example,), str(tmp), input_names=['image'],
+                          output_names=['depth'], opset_version=opset, dynamo=False,
+                          dynamic_axes={'image': {0: 'batch'}, 'depth': {0: 'batch'}})
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     import onnx
     proto = onnx.load(str(tmp))
     meta = {'frame_size': [height, width], 'network_size': list(size),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
+import torch
 
 XYZ_POINT_STEP = 16
 XYZRGB_POINT_STEP = 32
@@ -108,3 +109,32 @@ def pack_cloud(xyz: np.ndarray, rgb: Optional[np.ndarray] = None) -> bytes:
     out = bytearray(cloud_nbytes(xyz.shape[0], xyz.shape[1], rgb is not None))
     pack_cloud_into(out, xyz, rgb)
     return bytes(out)
+
+
+def mask_range_torch(depth_m: torch.Tensor, max_range_m: float) -> torch.Tensor:
+    """Torch twin of `mask_range`, on the tensor's device."""
+    valid = torch.isfinite(depth_m) & (depth_m > 0) & (depth_m <= max_range_m)
+    return torch.where(valid, depth_m, torch.full_like(depth_m, float('nan')))
+
+
+def pack_cloud_torch(depth_m: torch.Tensor, intr: Intrinsics,
+                     rgb: Optional[torch.Tensor] = None, stride: int = 1) -> torch.Tensor:
+    """
+    Unproject and pack on the depth's device: (H, W) metres -> flat uint8 cloud data.
+
+    Byte-identical to `pack_cloud(unproject(...))`; the model's device does the work and the
+    host receives one finished buffer.
+    """
+    z = depth_m[::stride, ::stride].float()
+    v = torch.arange(0, depth_m.shape[0], stride, device=z.device, dtype=torch.float32)
+    u = torch.arange(0, depth_m.shape[1], stride, device=z.device, dtype=torch.float32)
+    x = (u[None, :] - intr.cx) * z / intr.fx
+    y = (v[:, None] - intr.cy) * z / intr.fy
+    words = XYZ_POINT_STEP // 4 if rgb is None else XYZRGB_POINT_STEP // 4
+    buf = torch.zeros(z.shape[0], z.shape[1], words, device=z.device, dtype=torch.float32)
+    buf[..., 0], buf[..., 1], buf[..., 2] = x, y, z
+    if rgb is not None:
+        c = rgb[::stride, ::stride].to(torch.int32)
+        packed = (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
+        buf[..., RGB_OFFSET // 4] = packed.view(torch.float32)
+    return buf.reshape(-1).view(torch.uint8)

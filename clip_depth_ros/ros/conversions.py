@@ -73,7 +73,7 @@ def cloud_fields(with_rgb: bool):
     return fields
 
 
-def _zeroed(nbytes: int) -> array.array:
+def new_buffer(nbytes: int) -> array.array:
     # rclpy keeps an array('B') as the message's own buffer (no copy, no per-byte check as
     # for bytes or lists): writing straight into it is the cheapest way to fill a message.
     return array.array('B', [0]) * nbytes
@@ -81,21 +81,27 @@ def _zeroed(nbytes: int) -> array.array:
 
 def _buffer_of(values: np.ndarray) -> array.array:
     """One copy of a contiguous array into a message-ready array('B')."""
-    out = _zeroed(values.nbytes)
+    out = new_buffer(values.nbytes)
     np.frombuffer(out, dtype=values.dtype).reshape(values.shape)[...] = values
     return out
+
+
+def cloud_message(data: array.array, height: int, width: int, with_rgb: bool,
+                  header: Header) -> PointCloud2:
+    """Packed cloud data (from `geometry`) -> organized PointCloud2, depth_image_proc layout."""
+    step = geometry.XYZRGB_POINT_STEP if with_rgb else geometry.XYZ_POINT_STEP
+    return PointCloud2(header=header, height=height, width=width, fields=cloud_fields(with_rgb),
+                       is_bigendian=_BIG_ENDIAN, point_step=step, row_step=step * width,
+                       data=data, is_dense=False)
 
 
 def xyz_to_cloud(xyz: np.ndarray, header: Header,
                  rgb: Optional[np.ndarray] = None) -> PointCloud2:
     """(h, w, 3) XYZ [+ RGB] -> organized PointCloud2 laid out as depth_image_proc's."""
     h, w, _ = xyz.shape
-    step = geometry.XYZ_POINT_STEP if rgb is None else geometry.XYZRGB_POINT_STEP
-    data = _zeroed(geometry.cloud_nbytes(h, w, rgb is not None))
+    data = new_buffer(geometry.cloud_nbytes(h, w, rgb is not None))
     geometry.pack_cloud_into(data, xyz, rgb)
-    return PointCloud2(header=header, height=h, width=w, fields=cloud_fields(rgb is not None),
-                       is_bigendian=_BIG_ENDIAN, point_step=step, row_step=step * w,
-                       data=data, is_dense=False)
+    return cloud_message(data, h, w, rgb is not None, header)
 
 
 def cloud_to_xyz(msg: PointCloud2) -> np.ndarray:

@@ -21,6 +21,7 @@ from clip_depth_ros.colormap import colorize_depth
 from clip_depth_ros.config import ConfigError, NodeConfig
 from clip_depth_ros.frame_slot import LatestSlot
 from clip_depth_ros.health import LatencyStats, ProblemLog, RateMeter
+from clip_depth_ros.pipeline import depth_and_cloud
 from clip_depth_ros.ros import conversions
 from clip_depth_ros.ros.parameters import declarations
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -50,7 +51,10 @@ class DepthNode(LifecycleNode):
         self.problems = ProblemLog()
         self.slot: LatestSlot[Tuple[Any, float]] = LatestSlot()
         self.input_rate, self.output_rate = RateMeter(), RateMeter()
-        self.inference_ms, self.end_to_end_ms = LatencyStats(), LatencyStats()
+        # compute: the model plus depth masking and cloud packing (on the model's device).
+        self.compute_ms, self.end_to_end_ms = LatencyStats(), LatencyStats()
+        # Where the rest of the time goes: waiting for the worker, and publishing.
+        self.wait_ms, self.publish_ms = LatencyStats(), LatencyStats()
         self.frames_out = 0
         self._camera_info: Optional[CameraInfo] = None
         self._subs: list = []
@@ -202,27 +206,30 @@ class DepthNode(LifecycleNode):
                          if self._subs else f'dropping image: {e}')
             return
         self.problems.clear('image')
-        start = time.perf_counter()
-        depth = geometry.mask_range(estimator.predict(rgb), cfg.max_range)
-        self.inference_ms.add((time.perf_counter() - start) * 1e3)
-        header = msg.header
-        self._pubs['depth'].publish(conversions.depth_to_image(depth, header))
+        self.wait_ms.add((time.monotonic() - arrival_s) * 1e3)
+        info = self._camera_info
         intr = self._intrinsics(rgb.shape[1], rgb.shape[0])
+        start = time.perf_counter()
+        out = depth_and_cloud(estimator, rgb, cfg.max_range,
+                              intr if cfg.publish_points else None, cfg.point_stride,
+                              cfg.colorize_points, conversions.new_buffer)
+        computed = time.perf_counter()
+        self.compute_ms.add((computed - start) * 1e3)
+        header, depth = msg.header, out.depth_m
+        self._pubs['depth'].publish(conversions.depth_to_image(depth, header))
         if intr is not None:
-            info = self._camera_info
             self._pubs['info'].publish(CameraInfo(
                 header=header, height=info.height, width=info.width,
                 distortion_model=info.distortion_model, d=info.d, k=info.k, r=info.r, p=info.p,
                 binning_x=info.binning_x, binning_y=info.binning_y, roi=info.roi))
-            if cfg.publish_points:
-                s = cfg.point_stride
-                xyz = geometry.unproject(depth, intr, s)
-                colour = rgb[::s, ::s] if cfg.colorize_points else None
-                self._pubs['points'].publish(conversions.xyz_to_cloud(xyz, header, colour))
+        if out.cloud is not None:
+            self._pubs['points'].publish(conversions.cloud_message(
+                out.cloud, out.cloud_height, out.cloud_width, out.cloud_rgb, header))
         colormap = self._pubs['colormap']
         if colormap.get_subscription_count() > 0:
             view = colorize_depth(depth, cfg.colormap_min, cfg.colormap_max)
             colormap.publish(conversions.rgb_to_image(view, header, 'bgr8'))
+        self.publish_ms.add((time.perf_counter() - computed) * 1e3)
         self.frames_out += 1
         self.output_rate.tick()
         stamp_s = header.stamp.sec + header.stamp.nanosec * 1e-9
@@ -266,7 +273,8 @@ class DepthNode(LifecycleNode):
             'camera_info': (info_problem.message if info_problem else
                             'ok' if self._camera_info is not None else 'not received'),
         }
-        for prefix, stats in (('inference', self.inference_ms),
+        for prefix, stats in (('compute', self.compute_ms), ('queue_wait', self.wait_ms),
+                              ('publish', self.publish_ms),
                               ('end_to_end_latency', self.end_to_end_ms)):
             for key, value in stats.summary().items():
                 values[f'{prefix}_{key}'] = f'{value:.1f}'

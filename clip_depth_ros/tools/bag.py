@@ -51,7 +51,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return lambda: bar.update(1)
 
     try:
-        summary = process_bag(args.input, args.output, estimator.predict,
+        summary = process_bag(args.input, args.output, estimator,
                               image_topics=args.image_topic, points=not args.no_points,
                               colorize_points=not args.no_color,
                               max_range_m=args.max_range or estimator.max_depth_m,

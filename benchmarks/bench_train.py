@@ -1,0 +1,67 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Training throughput: images per second per device for train steps on synthetic batches.
+
+python benchmarks/bench_train.py [--backbone ViT-B-16] [--crop 416x544] [--batch 4]
+Forward through the frozen CLIP, backward through the mirror (and the text tower) and the
+decoder, AdamW step: what `train_one_epoch` does, without data loading.
+"""
+
+import argparse
+from pathlib import Path
+import sys
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import time_ms, write_json  # noqa: E402, I100
+
+
+def main() -> None:
+    from clip_depth_ros.config import ModelConfig
+    from clip_depth_ros.models import build_model
+    from clip_depth_ros.train.config import OptimConfig
+    from clip_depth_ros.train.engine import autocast_dtype, build_optimizer
+    from clip_depth_ros.train.losses import silog_loss
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument('--backbone', default='ViT-B-16')
+    p.add_argument('--crop', default='416x544')
+    p.add_argument('--batch', type=int, default=4)
+    p.add_argument('--repeat', type=int, default=5)
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    args = p.parse_args()
+    h, w = map(int, args.crop.split('x'))
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(backbone=args.backbone, pretrained=None), None).to(device)
+    model.train()
+    optimizer = build_optimizer(model, OptimConfig())
+    dtype = autocast_dtype('auto', device)
+    x = torch.randn(args.batch, 3, h, w, device=device)
+    target = torch.rand(args.batch, 1, h, w, device=device) * 9 + 0.5
+    valid = torch.ones_like(target, dtype=torch.bool)
+
+    def step():
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            pred = model(x)
+        loss = silog_loss(pred.float(), target, valid)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    t = time_ms(step, warmup=1, repeat=args.repeat, sync=sync)
+    images_per_s = args.batch / (t['median_ms'] / 1e3)
+    result = {'backbone': args.backbone, 'crop': args.crop, 'batch': args.batch,
+              'device': str(device), 'autocast': str(dtype), 'step': t,
+              'images_per_s_per_device': images_per_s}
+    if device.type == 'cuda':
+        result['peak_memory_gib'] = torch.cuda.max_memory_allocated() / 2**30
+    print(f'{args.backbone} at {args.crop}, batch {args.batch} on {device} ({dtype}): '
+          f"{t['median_ms']:.0f} ms per step, {images_per_s:.2f} images/s per device")
+    print(f'wrote {write_json(f"train_{args.backbone}_{device.type}", result)}')
+
+
+if __name__ == '__main__':
+    main()

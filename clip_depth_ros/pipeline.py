@@ -1,0 +1,66 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+One frame through the whole product: RGB in; masked depth and packed cloud data out.
+
+The node and the bag tool both call this, so they publish the same bytes. When the model runs
+on a GPU, range masking, unprojection and packing run there too, and the host receives the
+finished depth and cloud.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from clip_depth_ros import geometry
+import numpy as np
+import torch
+
+# Allocates a zeroed writable buffer of n bytes (the ROS layer passes one a message can own).
+BufferFactory = Callable[[int], object]
+
+
+@dataclass
+class FrameOutput:
+    depth_m: np.ndarray            # (H, W) float32, NaN = invalid
+    cloud: Optional[object]        # packed PointCloud2 data, or None
+    cloud_height: int = 0
+    cloud_width: int = 0
+    cloud_rgb: bool = False
+
+
+def depth_and_cloud(estimator, rgb: np.ndarray, max_range_m: float,
+                    intr: Optional[geometry.Intrinsics] = None, stride: int = 1,
+                    colorize: bool = True,
+                    new_buffer: BufferFactory = bytearray) -> FrameOutput:
+    """Depth for one frame and, when intrinsics are given, its organized cloud."""
+    device = getattr(estimator, 'device', torch.device('cpu'))
+    if device.type != 'cpu' and hasattr(estimator, 'predict_tensor'):
+        return _on_device(estimator, rgb, max_range_m, intr, stride, colorize, new_buffer)
+    depth = geometry.mask_range(estimator.predict(rgb), max_range_m)
+    if intr is None:
+        return FrameOutput(depth, None)
+    xyz = geometry.unproject(depth, intr, stride)
+    colour = rgb[::stride, ::stride] if colorize else None
+    h, w = xyz.shape[:2]
+    buf = new_buffer(geometry.cloud_nbytes(h, w, colorize))
+    geometry.pack_cloud_into(buf, xyz, colour)
+    return FrameOutput(depth, buf, h, w, colorize)
+
+
+def _on_device(estimator, rgb, max_range_m, intr, stride, colorize, new_buffer) -> FrameOutput:
+    with torch.inference_mode():
+        depth_t = geometry.mask_range_torch(estimator.predict_tensor([rgb])[0], max_range_m)
+        cloud_t = None
+        if intr is not None:
+            colour = torch.from_numpy(rgb).to(depth_t.device) if colorize else None
+            cloud_t = geometry.pack_cloud_torch(depth_t, intr, colour, stride)
+    depth = depth_t.cpu().numpy()
+    if cloud_t is None:
+        return FrameOutput(depth, None)
+    h = (depth.shape[0] + stride - 1) // stride
+    w = (depth.shape[1] + stride - 1) // stride
+    buf = new_buffer(cloud_t.numel())
+    np.frombuffer(buf, np.uint8)[...] = cloud_t.cpu().numpy()
+    return FrameOutput(depth, buf, h, w, colorize)
