@@ -138,3 +138,42 @@ def test_rate_meter():
         now[0] = i * 0.1
         meter.tick()
     assert meter.rate_hz() == pytest.approx(10.0)
+
+
+def test_torch_cloud_packing_matches_numpy():
+    import torch
+    rng = np.random.default_rng(3)
+    depth = rng.uniform(0.5, 5.0, (9, 13)).astype(np.float32)
+    depth[2, 3] = np.nan
+    rgb = rng.integers(0, 256, (9, 13, 3), dtype=np.uint8)
+    intr = geometry.Intrinsics(fx=50.0, fy=51.0, cx=6.2, cy=4.1, width=13, height=9)
+    for stride, colour in ((1, rgb), (2, rgb), (3, None)):
+        expected = np.frombuffer(geometry.pack_cloud(
+            geometry.unproject(depth, intr, stride),
+            None if colour is None else colour[::stride, ::stride]), np.float32)
+        got = geometry.pack_cloud_torch(
+            torch.from_numpy(depth), intr,
+            None if colour is None else torch.from_numpy(colour), stride).numpy()
+        got = np.frombuffer(got.tobytes(), np.float32)
+        np.testing.assert_allclose(got, expected, rtol=1e-6, equal_nan=True)
+        if colour is not None:
+            words = got.view(np.uint32)[4::8], expected.view(np.uint32)[4::8]
+            np.testing.assert_array_equal(*words)
+
+
+@pytest.mark.gpu
+def test_pipeline_on_cuda_matches_cpu(tiny_checkpoint):
+    torch = pytest.importorskip('torch')
+    if not torch.cuda.is_available():
+        pytest.skip('no CUDA device')
+    from clip_depth_ros.inference import DepthEstimator
+    from clip_depth_ros.pipeline import depth_and_cloud
+    rgb = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    intr = geometry.Intrinsics(fx=50.0, fy=50.0, cx=32.0, cy=24.0, width=64, height=48)
+    cpu = depth_and_cloud(DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu'),
+                          rgb, 10.0, intr)
+    gpu = depth_and_cloud(DepthEstimator.from_checkpoint(tiny_checkpoint, device='cuda',
+                                                         precision='fp32'), rgb, 10.0, intr)
+    np.testing.assert_allclose(gpu.depth_m, cpu.depth_m, rtol=1e-3)
+    np.testing.assert_allclose(np.frombuffer(gpu.cloud, np.float32),
+                               np.frombuffer(cpu.cloud, np.float32), rtol=1e-3, atol=1e-4)
