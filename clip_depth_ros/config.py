@@ -17,6 +17,8 @@ from typing import Any, Mapping, Optional, Tuple, Type, TypeVar
 T = TypeVar('T')
 
 PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
+# '' = eager; otherwise a torch.compile mode ('reduce-overhead' replays CUDA graphs on GPU).
+COMPILE_MODES = ('', 'default', 'reduce-overhead', 'max-autotune')
 TRANSPORTS = ('raw', 'compressed')
 
 
@@ -89,10 +91,15 @@ class InferenceConfig:
     # 'auto' = bf16 autocast on CUDA, fp32 on CPU.
     precision: str = 'auto'
     channels_last: bool = False
+    # Off until measured for a deployment: compiling costs start-up time and recompiles per
+    # input size; 'reduce-overhead' captures CUDA graphs for a fixed camera resolution.
+    compile_mode: str = ''
 
     def __post_init__(self) -> None:
         _require(self.precision in PRECISIONS, 'precision',
                  f'must be one of {PRECISIONS}, got {self.precision!r}')
+        _require(self.compile_mode in COMPILE_MODES, 'compile_mode',
+                 f'must be one of {COMPILE_MODES}, got {self.compile_mode!r}')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -40,6 +40,10 @@ class DepthEstimator:
         self.precision = precision
         with torch.inference_mode():
             self._query = self.model.query().detach()
+        self._logits = self.model.logits
+        if config.compile_mode:
+            self._logits = torch.compile(self.model.logits, mode=config.compile_mode,
+                                         dynamic=False)
         self._mean = self.model.backbone.image_mean
         self._std = self.model.backbone.image_std
 
@@ -47,10 +51,12 @@ class DepthEstimator:
     def from_checkpoint(cls, path: Union[str, os.PathLike],
                         device: Optional[Union[str, torch.device]] = None,
                         precision: str = 'auto', channels_last: bool = False,
-                        clip_weights: Optional[str] = None) -> 'DepthEstimator':
+                        clip_weights: Optional[str] = None,
+                        compile_mode: str = '') -> 'DepthEstimator':
         """Load a checkpoint; `clip_weights` overrides the CLIP weights it names."""
         config = InferenceConfig(device=None if device is None else str(device),
-                                 precision=precision, channels_last=channels_last)
+                                 precision=precision, channels_last=channels_last,
+                                 compile_mode=compile_mode)
         model = load_checkpoint(path, device=select_device(config.device),
                                 clip_weights=clip_weights)
         return cls(model, config)
@@ -83,7 +89,7 @@ class DepthEstimator:
             x = normalise(images, size, self._mean, self._std)
             if self.config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            logits = self.model.logits(x, self._query)
+            logits = self._logits(x, self._query)
         depth = self.model.depth_from_logits(resize_depth(logits.float(), (height, width)))
         return depth[:, 0]
 

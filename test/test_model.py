@@ -118,3 +118,11 @@ def test_vit_b16_default_trainable_count():
 def test_config_validation_names_field(kwargs, field):
     with pytest.raises(ConfigError, match=field):
         ModelConfig(**kwargs)
+
+
+def test_inference_config_validation():
+    from clip_depth_ros.config import InferenceConfig
+    with pytest.raises(ConfigError, match='compile_mode'):
+        InferenceConfig(compile_mode='fast')
+    with pytest.raises(ConfigError, match='precision'):
+        InferenceConfig(precision='int8')
