@@ -10,8 +10,6 @@ configuration without importing torch.
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 from typing import Any, Mapping, Optional, Tuple, Type, TypeVar
 
 T = TypeVar('T')
@@ -142,8 +140,3 @@ def from_mapping(cls: Type[T], data: Mapping[str, Any]) -> T:
     if unknown:
         raise ConfigError(f'unknown {cls.__name__} field(s): {", ".join(unknown)}')
     return cls(**dict(data))
-
-
-def read_json(path: Path) -> dict:
-    with open(path, encoding='utf-8') as f:
-        return json.load(f)

@@ -29,10 +29,6 @@ class BackboneError(RuntimeError):
     """The CLIP backbone cannot be built or does not have the structure we need."""
 
 
-def available_backbones() -> List[str]:
-    return open_clip.list_models()
-
-
 def create_clip(name: str, pretrained: Optional[str]) -> nn.Module:
     """Build an open_clip model; `pretrained` is a tag ('openai'), a weights file, or None."""
     if name not in open_clip.list_models():

@@ -63,6 +63,13 @@ def intrinsics(msg: CameraInfo) -> geometry.Intrinsics:
     return geometry.Intrinsics.from_camera_info(msg.k, msg.p, msg.width, msg.height)
 
 
+def restamped(info: CameraInfo, header: Header) -> CameraInfo:
+    """Copy `info` under `header` (the depth's), for depth/camera_info."""
+    return CameraInfo(header=header, height=info.height, width=info.width,
+                      distortion_model=info.distortion_model, d=info.d, k=info.k, r=info.r,
+                      p=info.p, binning_x=info.binning_x, binning_y=info.binning_y, roi=info.roi)
+
+
 def cloud_fields(with_rgb: bool):
     f32 = PointField.FLOAT32
     fields = [PointField(name='x', offset=0, datatype=f32, count=1),
@@ -102,9 +109,3 @@ def xyz_to_cloud(xyz: np.ndarray, header: Header,
     data = new_buffer(geometry.cloud_nbytes(h, w, rgb is not None))
     geometry.pack_cloud_into(data, xyz, rgb)
     return cloud_message(data, h, w, rgb is not None, header)
-
-
-def cloud_to_xyz(msg: PointCloud2) -> np.ndarray:
-    """Organized PointCloud2 (our layout) -> (h, w, 3) float32 XYZ, for tests and tools."""
-    words = np.frombuffer(memoryview(msg.data).cast('B'), np.float32)
-    return words.reshape(msg.height, msg.width, msg.point_step // 4)[..., :3].copy()

@@ -207,8 +207,8 @@ class DepthNode(LifecycleNode):
             return
         self.problems.clear('image')
         self.wait_ms.add((time.monotonic() - arrival_s) * 1e3)
-        info = self._camera_info
-        intr = self._intrinsics(rgb.shape[1], rgb.shape[0])
+        info = self._camera_info  # one snapshot: a newer one may arrive while we work
+        intr = self._intrinsics(info, rgb.shape[1], rgb.shape[0])
         start = time.perf_counter()
         out = depth_and_cloud(estimator, rgb, cfg.max_range,
                               intr if cfg.publish_points else None, cfg.point_stride,
@@ -218,10 +218,7 @@ class DepthNode(LifecycleNode):
         header, depth = msg.header, out.depth_m
         self._pubs['depth'].publish(conversions.depth_to_image(depth, header))
         if intr is not None:
-            self._pubs['info'].publish(CameraInfo(
-                header=header, height=info.height, width=info.width,
-                distortion_model=info.distortion_model, d=info.d, k=info.k, r=info.r, p=info.p,
-                binning_x=info.binning_x, binning_y=info.binning_y, roi=info.roi))
+            self._pubs['info'].publish(conversions.restamped(info, header))
         if out.cloud is not None:
             self._pubs['points'].publish(conversions.cloud_message(
                 out.cloud, out.cloud_height, out.cloud_width, out.cloud_rgb, header))
@@ -236,9 +233,9 @@ class DepthNode(LifecycleNode):
         now_s = self.get_clock().now().nanoseconds * 1e-9
         self.end_to_end_ms.add((now_s - stamp_s) * 1e3)
 
-    def _intrinsics(self, width: int, height: int) -> Optional[geometry.Intrinsics]:
-        """Intrinsics of the latest camera_info, or None with the reason reported once."""
-        info = self._camera_info
+    def _intrinsics(self, info: Optional[CameraInfo], width: int,
+                    height: int) -> Optional[geometry.Intrinsics]:
+        """Intrinsics of `info`, or None with the reason reported once."""
         if info is None:
             self._report('camera_info', 'no camera_info received on '
                          f'{self.resolve_topic_name("camera_info")}: publishing depth without '
