@@ -198,11 +198,19 @@ def main() -> None:
         os._exit(0)
     tmp = Path(tempfile.mkdtemp())
     checkpoint = make_checkpoint(args.backbone, tmp)
+    import torch
+    from clip_depth_ros.config import NodeConfig
     from clip_depth_ros.inference import DepthEstimator
     estimator = DepthEstimator.from_checkpoint(checkpoint, device='cpu')
+    all_threads = torch.get_num_threads()
+    bare_all = time_ms(lambda: estimator.predict(rgb), repeat=args.frames)['median_ms']
+    # The node runs torch on all cores but one (cpu_threads: 0); compare like with like.
+    node_threads = NodeConfig().inference_threads(os.cpu_count() or 1)
+    torch.set_num_threads(node_threads)
     bare = time_ms(lambda: estimator.predict(rgb), repeat=args.frames)['median_ms']
     results = {'backbone': args.backbone, 'frame': args.size, 'frames': args.frames,
-               'bare_predict_median_ms': bare, 'setups': {}}
+               'bare_predict_median_ms': bare, 'bare_predict_threads': node_threads,
+               f'bare_predict_median_ms_{all_threads}_threads': bare_all, 'setups': {}}
     rows = []
     wait_s = 4 * bare / 1e3 + 0.5
     for name, phase in PHASES.items():
@@ -229,7 +237,8 @@ def main() -> None:
         rows.append([name, f'{d:.1f}', f'{c:.1f}', f'{bare:.1f}', f'{c / bare:.3f}',
                      out['lost']])
     print(f'{args.backbone} (random weights), {args.size} frames with xyzrgb cloud, CPU, '
-          f'median of {args.frames}')
+          f'median of {args.frames}; predict with the node\'s {node_threads} torch thread(s) '
+          f'({bare_all:.1f} ms with {all_threads})')
     print(table(rows, ['set-up', 'depth ms', 'cloud ms', 'predict ms', 'cloud/predict',
                        'inputs lost']))
     print(f'wrote {write_json(f"node_{args.backbone}_{args.size}", results)}')

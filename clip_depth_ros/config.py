@@ -118,6 +118,8 @@ class NodeConfig:
     colormap_max: float = 10.0
     diagnostics_period: float = 1.0
     autostart: bool = True
+    # CPU inference threads; 0 = all cores but one, which stays free for callbacks and DDS.
+    cpu_threads: int = 0
 
     def __post_init__(self) -> None:
         _require(self.precision in PRECISIONS, 'precision',
@@ -131,6 +133,11 @@ class NodeConfig:
                  f'need 0 <= colormap_min < colormap_max, got {self.colormap_min}, '
                  f'{self.colormap_max}')
         _require(self.diagnostics_period > 0, 'diagnostics_period', 'must be > 0 s')
+        _require(self.cpu_threads >= 0, 'cpu_threads', f'must be >= 0, got {self.cpu_threads}')
+
+    def inference_threads(self, cpu_count: int) -> int:
+        """Torch intra-op threads for CPU inference on a machine with `cpu_count` cores."""
+        return self.cpu_threads or max(1, cpu_count - 1)
 
 
 def from_mapping(cls: Type[T], data: Mapping[str, Any]) -> T:

@@ -44,3 +44,12 @@ def sample_paths():
 def sample_rgb() -> np.ndarray:
     from clip_depth_ros.image_io import read_rgb
     return read_rgb(sample_paths()[0])
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """The depth node sets torch's (process-wide) thread count; keep it from leaking."""
+    import torch
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

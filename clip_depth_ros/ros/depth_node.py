@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import threading
 import time
 from typing import Any, Optional, Tuple
@@ -106,6 +107,9 @@ class DepthNode(LifecycleNode):
         except (CheckpointError, ConfigError, OSError, RuntimeError) as e:
             return self._fail_configure(f'cannot load checkpoint {cfg.checkpoint!r}: {e}')
         self.problems.clear('model')
+        if self.estimator.device.type == 'cpu':
+            import torch
+            torch.set_num_threads(cfg.inference_threads(os.cpu_count() or 1))
         self._pubs = {
             'depth': self.create_lifecycle_publisher(Image, 'depth/image', OUTPUT_QOS),
             'info': self.create_lifecycle_publisher(CameraInfo, 'depth/camera_info', OUTPUT_QOS),
@@ -113,7 +117,8 @@ class DepthNode(LifecycleNode):
             'colormap': self.create_lifecycle_publisher(Image, 'depth/colormap', OUTPUT_QOS),
         }
         self.get_logger().info(f'loaded {self.estimator.model_name} from {cfg.checkpoint} on '
-                               f'{self.estimator.device} ({self.estimator.precision})')
+                               f'{self.estimator.device} ({self.estimator.precision}, '
+                               f'{_threads_note(self.estimator)})')
         return TransitionCallbackReturn.SUCCESS
 
     def _fail_configure(self, message: str) -> TransitionCallbackReturn:
@@ -291,6 +296,13 @@ class DepthNode(LifecycleNode):
             hardware_id=values['device'],
             values=[KeyValue(key=k, value=v) for k, v in values.items()])
         return DiagnosticArray(header=_stamped(self), status=[status])
+
+
+def _threads_note(estimator) -> str:
+    if estimator.device.type != 'cpu':
+        return 'GPU'
+    import torch
+    return f'{torch.get_num_threads()} CPU threads'
 
 
 def _stamped(node: LifecycleNode):

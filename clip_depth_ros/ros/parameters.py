@@ -47,6 +47,9 @@ SPECS: Dict[str, Spec] = {
     'diagnostics_period': Spec('Seconds between /diagnostics messages.', True,
                                float_range=(0.05, 60.0)),
     'autostart': Spec('Configure and activate at start-up, so that ros2 run alone works.', True),
+    'cpu_threads': Spec('Torch threads for CPU inference; 0 = all cores but one. A thread pool '
+                        'competing with the ROS callbacks for every core slows both down.',
+                        True, int_range=(0, 256)),
 }
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
