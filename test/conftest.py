@@ -48,7 +48,7 @@ def sample_rgb() -> np.ndarray:
 
 @pytest.fixture(autouse=True)
 def _restore_torch_threads():
-    """The depth node sets torch's (process-wide) thread count; keep it from leaking."""
+    """Restore torch's process-wide thread count, which the depth node sets."""
     import torch
     threads = torch.get_num_threads()
     yield

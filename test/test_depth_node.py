@@ -47,7 +47,8 @@ _RIGS = itertools.count(1)
 
 
 class Rig:
-    """A graph with one depth node and recorders on all of its outputs.
+    """
+    A graph with one depth node and recorders on all of its outputs.
 
     Each rig works in a namespace of its own, so that rigs alive at the same time (a module
     fixture and a test's own) never see each other's topics.
