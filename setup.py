@@ -48,6 +48,7 @@ setup(
                  'flake8-comprehensions', 'flake8-docstrings'],
         'train': ['tensorboard'],
         'export': ['onnx', 'onnxruntime'],
+        'bench': ['transformers'],
     },
     zip_safe=True,
     maintainer='clip_depth_ros maintainers',

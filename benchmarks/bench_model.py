@@ -93,6 +93,14 @@ def main() -> None:
         x = torch.zeros(1, 3, *net, device=ours.device)
         with torch.inference_mode():
             entry['ours_flops'] = count_flops(lambda: model.logits(x, ours._query))
+        if ours.device.type == 'cuda':
+            for batch in (1, 8):
+                frames = [rgb] * batch
+                torch.cuda.reset_peak_memory_stats()
+                t = time_ms(lambda: ours.predict_tensor(frames), repeat=args.repeat, sync=sync)
+                entry[f'ours_batch{batch}'] = {
+                    **t, 'frames_per_s': batch / (t['median_ms'] / 1e3),
+                    'peak_memory_gib': torch.cuda.max_memory_allocated() / 2**30}
         if not args.no_onnx and args.device == 'cpu':
             from clip_depth_ros.export import export_onnx, OnnxDepthEstimator
             path = tmp / f'{key}.onnx'
@@ -129,6 +137,12 @@ def main() -> None:
           + (f", DAv2-S {results['dav2_small_parameters'] / 1e6:.1f} M" if peer else ''))
     print(f"GFLOPs at 480x640: ours {results['480x640']['ours_flops'] / 1e9:.1f}"
           + (f", DAv2-S {results['dav2_small_flops_480x640'] / 1e9:.1f}" if peer else ''))
+    for key in (f'{h}x{w}' for h, w in SIZES):
+        for batch in (1, 8):
+            if f'ours_batch{batch}' in results[key]:
+                e = results[key][f'ours_batch{batch}']
+                print(f"{key} batch {batch}: {e['frames_per_s']:.0f} frames/s, peak "
+                      f"{e['peak_memory_gib']:.2f} GiB")
     print(f'wrote {write_json(f"model_{args.backbone}_{args.device}", results)}')
 
 

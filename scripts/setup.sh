@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Idempotent set-up of .venv: the pinned torch pair, the ROS 2 wheels, and this package
-# (editable) with its test, training and export extras. Re-runs only when its inputs change.
+# (editable) with its test, training, export and benchmark extras. Re-runs only when its inputs change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +26,6 @@ start=$(date +%s)
 pip_install() { "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@"; }
 pip_install --upgrade pip
 pip_install "${TORCH_PINS[@]}"
-pip_install "${TORCH_PINS[@]}" "${ROS_WHEELS[@]}" -e '.[test,train,export]'
+pip_install "${TORCH_PINS[@]}" "${ROS_WHEELS[@]}" -e '.[test,train,export,bench]'
 echo "$want" > "$STAMP"
 echo "setup: .venv ready in $(( $(date +%s) - start )) s"
