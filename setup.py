@@ -44,10 +44,10 @@ setup(
         'rosbags>=0.10',
     ],
     extras_require={
-        'test': ['pytest', 'pytest-timeout', 'mcap', 'mcap-ros2-support', 'pillow', 'flake8',
-                 'pydocstyle',
-                 'flake8-quotes', 'flake8-import-order', 'flake8-builtins',
-                 'flake8-comprehensions', 'flake8-docstrings'],
+        'test': ['pytest', 'pytest-timeout', 'mcap', 'mcap-ros2-support', 'pillow',
+                 # what ament_flake8 / ament_pep257 run, as ROS 2 configures them
+                 'flake8', 'pydocstyle', 'flake8-quotes', 'flake8-import-order',
+                 'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings'],
         'train': ['tensorboard'],
         'export': ['onnx', 'onnxruntime'],
         'bench': ['transformers'],
