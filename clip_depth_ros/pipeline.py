@@ -50,17 +50,20 @@ def depth_and_cloud(estimator, rgb: np.ndarray, max_range_m: float,
 
 
 def _on_device(estimator, rgb, max_range_m, intr, stride, colorize, new_buffer) -> FrameOutput:
+    """Run the frame on the device, then copy depth + cloud to the host in one transfer."""
     with torch.inference_mode():
         depth_t = geometry.mask_range_torch(estimator.predict_tensor([rgb])[0], max_range_m)
-        cloud_t = None
+        parts = [depth_t.contiguous().view(torch.uint8).reshape(-1)]
         if intr is not None:
             colour = torch.from_numpy(rgb).to(depth_t.device) if colorize else None
-            cloud_t = geometry.pack_cloud_torch(depth_t, intr, colour, stride)
-    depth = depth_t.cpu().numpy()
-    if cloud_t is None:
+            parts.append(geometry.pack_cloud_torch(depth_t, intr, colour, stride))
+        host = torch.cat(parts).cpu().numpy()
+    depth_bytes = parts[0].numel()
+    depth = host[:depth_bytes].view(np.float32).reshape(depth_t.shape)
+    if intr is None:
         return FrameOutput(depth, None)
     h = (depth.shape[0] + stride - 1) // stride
     w = (depth.shape[1] + stride - 1) // stride
-    buf = new_buffer(cloud_t.numel())
-    np.frombuffer(buf, np.uint8)[...] = cloud_t.cpu().numpy()
+    buf = new_buffer(host.size - depth_bytes)
+    np.frombuffer(buf, np.uint8)[...] = host[depth_bytes:]
     return FrameOutput(depth, buf, h, w, colorize)
