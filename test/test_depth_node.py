@@ -337,3 +337,21 @@ def test_flood_is_dropped_not_queued(tiny_checkpoint):
         assert int(values['dropped_frames']) == rig.node.slot.dropped
     finally:
         rig.close()
+
+
+def test_colormap_only_for_subscribers(rig):
+    hdr = header()
+    rig.send(raw_image(rgb_frame(11), hdr))
+    assert rig.node._pubs['colormap'].get_subscription_count() == 0
+    views = rig.graph.record(Image, f'{rig.ns}/depth/colormap')
+    wait_for(lambda: rig.node._pubs['colormap'].get_subscription_count() > 0,
+             what='colormap subscriber')
+    hdr = header()
+    rig.send(raw_image(rgb_frame(11), hdr))
+    wait_for(lambda: any(v.header.stamp == hdr.stamp for v in views), what='colormap')
+    view = next(v for v in views if v.header.stamp == hdr.stamp)
+    assert view.encoding == 'bgr8' and (view.height, view.width, view.step) == (H, W, W * 3)
+    assert view.header.frame_id == hdr.frame_id
+    values = {kv.key for kv in rig.latest_status(lambda st: True).values}
+    assert {'input_rate_hz', 'output_rate_hz', 'dropped_frames', 'compute_median_ms',
+            'end_to_end_latency_median_ms', 'device', 'model', 'camera_info'} <= values
