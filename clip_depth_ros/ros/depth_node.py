@@ -302,7 +302,8 @@ def _threads_note(estimator) -> str:
     if estimator.device.type != 'cpu':
         return 'GPU'
     import torch
-    return f'{torch.get_num_threads()} CPU threads'
+    threads = torch.get_num_threads()
+    return f'{threads} CPU thread' + ('s' if threads != 1 else '')
 
 
 def _stamped(node: LifecycleNode):
