@@ -232,11 +232,19 @@ def test_checkpoint_from_training_loads_for_inference(tmp_path, sample_rgb):
     assert np.array_equal(estimator.predict(sample_rgb), again.predict(sample_rgb))
 
 
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 def test_torchrun_two_processes_agree(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS='1', HF_HUB_OFFLINE='1')
     r = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-         '--master_port=29517', '-m', 'clip_depth_ros.train', str(TINY_YAML),
+         '--master_addr=127.0.0.1', f'--master_port={free_port()}', '-m',
+         'clip_depth_ros.train', str(TINY_YAML),
          f'out_dir={tmp_path}', 'optim.epochs=1', 'optim.batch_size=2'],
         capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-4000:]
