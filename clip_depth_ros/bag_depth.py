@@ -223,8 +223,11 @@ def _process_image(typestore, writer, out, conn, timestamp, raw, infos, estimato
             intr.check_image_size(rgb.shape[1], rgb.shape[0])
         except geometry.InvalidIntrinsics:
             intr = None
-    frame = depth_and_cloud(estimator, rgb, max_range_m, intr if points else None,
-                            colorize=colorize)
+    try:
+        frame = depth_and_cloud(estimator, rgb, max_range_m, intr if points else None,
+                                colorize=colorize)
+    except (ValueError, RuntimeError) as e:  # the model's, not the bag's: say which frame
+        raise BagError(f'{conn.topic} at {timestamp} ns: inference failed: {e}') from e
     depth = frame.depth_m
     h, w = depth.shape
     big_endian = not np.little_endian
