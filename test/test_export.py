@@ -42,3 +42,13 @@ def test_not_our_onnx_is_named(tmp_path):
     bad.write_bytes(b'not onnx')
     with pytest.raises(RuntimeError, match='x.onnx'):
         OnnxDepthEstimator(bad)
+
+
+def test_bag_with_onnx_engine_names_the_frame_it_cannot_run(onnx_model, tmp_path):
+    from clip_depth_ros.bag_depth import BagError, process_bag
+    from test_bag_tool import write_bag
+    src = write_bag(tmp_path / 'in', n=2)  # 64x48 frames; the model was exported for 640x480
+    with pytest.raises(BagError, match=r'/cam/color/image_raw at \d+ ns: inference failed: '
+                                       r'.*exported for 640x480'):
+        process_bag(src, tmp_path / 'out', OnnxDepthEstimator(onnx_model))
+    assert not (tmp_path / 'out').exists()
