@@ -60,7 +60,7 @@ def _launch_setup(context, *args, **kwargs):
         parameters=[arg('params_file'), overrides],
         remappings=[('image', image), ('image/compressed', image + '/compressed'),
                     ('camera_info', info)],
-        arguments=['--ros-args', '--log-level', arg('log_level')])
+        ros_arguments=['--log-level', arg('log_level')])
     topics = [qualified(namespace, t) for t in (image, info)]
     topics += [qualified(namespace, t) for t in OUTPUTS] + ['/diagnostics']
     record = ExecuteProcess(
