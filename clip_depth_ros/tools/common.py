@@ -23,7 +23,7 @@ def tool_main(func: Callable[[Optional[Sequence[str]]], int]) -> Callable[..., i
 
     @functools.wraps(func)
     def wrapper(argv: Optional[Sequence[str]] = None) -> int:
-        logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+        logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
         logging.getLogger().addFilter(_quiet_random_init)
         prog = func.__module__.rsplit('.', 1)[-1]
         try:
