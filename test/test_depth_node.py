@@ -314,24 +314,21 @@ def test_compressed_input(tiny_checkpoint, tiny_estimator):
 def test_flood_is_dropped_not_queued(tiny_checkpoint):
     rig = Rig(tiny_checkpoint, publish_points=False)
     try:
-        rgb = rgb_frame(9, 240, 320)
-        n = 60
-        for i in range(n):
-            msg = raw_image(rgb, header())
+        msg = raw_image(rgb_frame(9, 240, 320), header())
+        n, period_s = 200, 0.01  # 100 Hz for 2 s, against a model that takes ~50-150 ms
+        for _ in range(n):
             msg.header.stamp = rig.node.get_clock().now().to_msg()
             rig.image_pub.publish(msg)
-            time.sleep(0.004)
-        wait_for(lambda: rig.node.slot.dropped > 0, what='drops')
+            time.sleep(period_s)
         time.sleep(1.0)
         got = len(rig.depth)
         assert 0 < got < n
         assert rig.node.slot.dropped > 0
         compute = rig.node.compute_ms.summary()['median_ms']
-        # Bounded: a frame waits for at most the one in progress. A queue would make the
-        # later frames wait for all earlier ones: 60 x compute, several seconds here.
         latency = rig.node.end_to_end_ms.summary()
-        assert latency['p90_ms'] < 4 * compute + 1000, (latency, compute)
-        assert latency['p90_ms'] < 0.25 * n * compute, (latency, compute)
+        # A queue would make each frame wait for all earlier ones: after 2 s of 100 Hz input
+        # the median latency would be seconds. Dropping keeps it near one compute time.
+        assert latency['median_ms'] < 3 * compute + 500, (latency, compute)
         values = {kv.key: kv.value for kv in rig.latest_status(
             lambda st: int({kv.key: kv.value for kv in st.values}['dropped_frames']) > 0).values}
         assert int(values['dropped_frames']) == rig.node.slot.dropped
