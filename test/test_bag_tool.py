@@ -156,19 +156,23 @@ def test_missing_topic_is_named(tmp_path, tiny_checkpoint):
     assert r.returncode == 1 and '/nope' in r.stderr and '/cam/color/image_raw' in r.stderr
 
 
-def test_interrupted_run_leaves_no_output(tmp_path, tiny_checkpoint):
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
+def test_interrupted_run_leaves_no_output(tmp_path, tiny_checkpoint, sig):
     src = write_bag(tmp_path / 'in', n=400)
     dst = tmp_path / 'out'
     exe = os.path.join(os.path.dirname(sys.executable), 'clip-depth-bag')
+    # A shell's background job inherits SIGINT ignored; give the tool the default, as a
+    # terminal would.
     proc = subprocess.Popen([exe, str(src), str(dst), '--checkpoint', str(tiny_checkpoint)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     partial = tmp_path / '.out.partial'
     deadline = time.monotonic() + 120
     while not partial.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert partial.exists(), 'the run finished before it could be interrupted'
     time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert not dst.exists() and not partial.exists()

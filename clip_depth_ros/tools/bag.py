@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+import signal
 from typing import Optional, Sequence
 
 from clip_depth_ros.config import PRECISIONS
@@ -30,6 +31,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 @tool_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from clip_depth_ros.bag_depth import BagError, process_bag
@@ -37,6 +42,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from tqdm import tqdm
 
     args = parse_args(argv)
+    # A service manager stops us with SIGTERM: clean up like an interrupt, leave no half bag.
+    signal.signal(signal.SIGTERM, _interrupt)
     if not args.input.exists():
         raise BagError(f'{args.input}: no such bag')
     if args.output.exists():
