@@ -247,19 +247,17 @@ def _process_image(typestore, writer, out, conn, timestamp, raw, infos, estimato
     write('info', _with_header(types, info, header), CAMERA_INFO)
     if frame.cloud is None:
         return
-    step = geometry.XYZRGB_POINT_STEP if colorize else geometry.XYZ_POINT_STEP
+    step = geometry.point_step(frame.cloud_rgb)
     field_type = types['sensor_msgs/msg/PointField']
-    names = ['x', 'y', 'z'] + (['rgb'] if colorize else [])
-    offsets = [0, 4, 8, geometry.RGB_OFFSET]
-    fields = [field_type(name=n, offset=o, datatype=7, count=1) for n, o in zip(names, offsets)]
-    cloud = types[CLOUD](header=header, height=h, width=w, fields=fields,
-                         is_bigendian=big_endian, point_step=step, row_step=step * w,
+    fields = [field_type(name=name, offset=offset, datatype=field_type.FLOAT32, count=1)
+              for name, offset in geometry.cloud_layout(frame.cloud_rgb)]
+    cloud = types[CLOUD](header=header, height=frame.cloud_height, width=frame.cloud_width,
+                         fields=fields, is_bigendian=big_endian, point_step=step,
+                         row_step=step * frame.cloud_width,
                          data=np.frombuffer(frame.cloud, np.uint8), is_dense=False)
     write('points', cloud, CLOUD)
 
 
 def _with_header(types, info, header):
-    return types[CAMERA_INFO](
-        header=header, height=info.height, width=info.width,
-        distortion_model=info.distortion_model, d=info.d, k=info.k, r=info.r, p=info.p,
-        binning_x=info.binning_x, binning_y=info.binning_y, roi=info.roi)
+    return types[CAMERA_INFO](header=header,
+                              **{f: getattr(info, f) for f in geometry.CAMERA_INFO_FIELDS})

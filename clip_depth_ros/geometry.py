@@ -9,7 +9,7 @@ Points are in the optical frame (x right, y down, z forward), invalid = NaN.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -17,6 +17,19 @@ import torch
 XYZ_POINT_STEP = 16
 XYZRGB_POINT_STEP = 32
 RGB_OFFSET = 16
+# The CameraInfo fields that describe the camera: what depth/camera_info copies from the input.
+CAMERA_INFO_FIELDS = ('height', 'width', 'distortion_model', 'd', 'k', 'r', 'p', 'binning_x',
+                      'binning_y', 'roi')
+
+
+def point_step(with_rgb: bool) -> int:
+    """Bytes per point: xyz + pad, or xyz + pad + rgb + pad (depth_image_proc's layout)."""
+    return XYZRGB_POINT_STEP if with_rgb else XYZ_POINT_STEP
+
+
+def cloud_layout(with_rgb: bool) -> List[Tuple[str, int]]:
+    """(field name, byte offset) of each FLOAT32 PointField, in order."""
+    return [('x', 0), ('y', 4), ('z', 8)] + ([('rgb', RGB_OFFSET)] if with_rgb else [])
 
 
 class InvalidIntrinsics(ValueError):
@@ -89,13 +102,13 @@ def pack_rgb(rgb: np.ndarray) -> np.ndarray:
 
 
 def cloud_nbytes(height: int, width: int, with_rgb: bool) -> int:
-    return height * width * (XYZRGB_POINT_STEP if with_rgb else XYZ_POINT_STEP)
+    return height * width * point_step(with_rgb)
 
 
 def pack_cloud_into(out, xyz: np.ndarray, rgb: Optional[np.ndarray] = None) -> None:
     """Write XYZ [+ RGB] into a zeroed writable buffer of `cloud_nbytes` bytes, in place."""
     h, w, _ = xyz.shape
-    words = XYZ_POINT_STEP // 4 if rgb is None else XYZRGB_POINT_STEP // 4
+    words = point_step(rgb is not None) // 4
     buf = np.frombuffer(out, dtype=np.float32).reshape(h, w, words)
     buf[..., :3] = xyz
     if rgb is not None:
@@ -130,7 +143,7 @@ def pack_cloud_torch(depth_m: torch.Tensor, intr: Intrinsics,
     u = torch.arange(0, depth_m.shape[1], stride, device=z.device, dtype=torch.float32)
     x = (u[None, :] - intr.cx) * z / intr.fx
     y = (v[:, None] - intr.cy) * z / intr.fy
-    words = XYZ_POINT_STEP // 4 if rgb is None else XYZRGB_POINT_STEP // 4
+    words = point_step(rgb is not None) // 4
     buf = torch.zeros(z.shape[0], z.shape[1], words, device=z.device, dtype=torch.float32)
     buf[..., 0], buf[..., 1], buf[..., 2] = x, y, z
     if rgb is not None:

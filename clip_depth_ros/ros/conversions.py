@@ -65,19 +65,13 @@ def intrinsics(msg: CameraInfo) -> geometry.Intrinsics:
 
 def restamped(info: CameraInfo, header: Header) -> CameraInfo:
     """Copy `info` under `header` (the depth's), for depth/camera_info."""
-    return CameraInfo(header=header, height=info.height, width=info.width,
-                      distortion_model=info.distortion_model, d=info.d, k=info.k, r=info.r,
-                      p=info.p, binning_x=info.binning_x, binning_y=info.binning_y, roi=info.roi)
+    return CameraInfo(header=header,
+                      **{f: getattr(info, f) for f in geometry.CAMERA_INFO_FIELDS})
 
 
 def cloud_fields(with_rgb: bool):
-    f32 = PointField.FLOAT32
-    fields = [PointField(name='x', offset=0, datatype=f32, count=1),
-              PointField(name='y', offset=4, datatype=f32, count=1),
-              PointField(name='z', offset=8, datatype=f32, count=1)]
-    if with_rgb:
-        fields.append(PointField(name='rgb', offset=geometry.RGB_OFFSET, datatype=f32, count=1))
-    return fields
+    return [PointField(name=name, offset=offset, datatype=PointField.FLOAT32, count=1)
+            for name, offset in geometry.cloud_layout(with_rgb)]
 
 
 def new_buffer(nbytes: int) -> array.array:
@@ -96,7 +90,7 @@ def _buffer_of(values: np.ndarray) -> array.array:
 def cloud_message(data: array.array, height: int, width: int, with_rgb: bool,
                   header: Header) -> PointCloud2:
     """Packed cloud data (from `geometry`) -> organized PointCloud2, depth_image_proc layout."""
-    step = geometry.XYZRGB_POINT_STEP if with_rgb else geometry.XYZ_POINT_STEP
+    step = geometry.point_step(with_rgb)
     return PointCloud2(header=header, height=height, width=width, fields=cloud_fields(with_rgb),
                        is_bigendian=_BIG_ENDIAN, point_step=step, row_step=step * width,
                        data=data, is_dense=False)

@@ -153,7 +153,7 @@ def run_demo(args: argparse.Namespace) -> dict:
     from rclpy.node import Node
     from rclpy.parameter import Parameter
     from rclpy.qos import qos_profile_sensor_data
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
 
     from clip_depth_ros.colormap import colorize_depth
@@ -182,8 +182,7 @@ def run_demo(args: argparse.Namespace) -> dict:
         helper = Node('demo_player', context=context)
         recorder = Recorder(helper, bag_dir)
         image_pub = helper.create_publisher(Image, 'image', qos_profile_sensor_data)
-        info_pub = helper.create_publisher(type(camera_info_msg(Header(), 1, 1)), 'camera_info',
-                                           qos_profile_sensor_data)
+        info_pub = helper.create_publisher(CameraInfo, 'camera_info', qos_profile_sensor_data)
         executor.add_node(node)
         executor.add_node(helper)
         spin = threading.Thread(target=executor.spin, daemon=True)

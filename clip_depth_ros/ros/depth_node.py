@@ -33,6 +33,7 @@ from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_msgs.msg import Header
 
 # Outputs: reliable so that RViz and `ros2 bag record` both receive them; small depth so that a
 # slow subscriber never makes us buffer many large messages.
@@ -295,7 +296,8 @@ class DepthNode(LifecycleNode):
             level=level, name=f'{self.get_fully_qualified_name()}: depth', message=message,
             hardware_id=values['device'],
             values=[KeyValue(key=k, value=v) for k, v in values.items()])
-        return DiagnosticArray(header=_stamped(self), status=[status])
+        return DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),
+                               status=[status])
 
 
 def _threads_note(estimator) -> str:
@@ -304,11 +306,6 @@ def _threads_note(estimator) -> str:
     import torch
     threads = torch.get_num_threads()
     return f'{threads} CPU thread' + ('s' if threads != 1 else '')
-
-
-def _stamped(node: LifecycleNode):
-    from std_msgs.msg import Header
-    return Header(stamp=node.get_clock().now().to_msg())
 
 
 def main(args: Optional[list] = None) -> None:
