@@ -62,6 +62,20 @@ class LatencyStats:
                 'max_ms': float(values.max())}
 
 
+MESSAGE_CHARS = 200  # a problem message is cut to this, whatever the data put in it
+MAX_KEYS = 64  # distinct problem keys kept; callers use a fixed set of kinds anyway
+OVERFLOW_KEY = 'problems.other'
+
+
+def truncate(message: str, limit: int = MESSAGE_CHARS) -> str:
+    """Cut `message` to `limit` characters, saying how long it was."""
+    message = str(message)
+    if len(message) <= limit:
+        return message
+    note = f'... ({len(message)} chars)'
+    return message[:max(0, limit - len(note))] + note
+
+
 @dataclass
 class Problem:
     message: str
@@ -73,10 +87,14 @@ class Problem:
 
 class ProblemLog:
     """
-    Known problems by key: say each once per `throttle_s`, keep them for diagnostics.
+    Known problems by key: say each key once per `throttle_s`, keep them for diagnostics.
 
-    A problem is active until `clear(key)` (the input is good again) or until it has not
-    recurred for `expire_s`.
+    Throttling is by key (a stable kind, e.g. 'image.too_large'), never by message text: the
+    text of a bad input varies from message to message. The latest message (cut to
+    MESSAGE_CHARS) and a count of every occurrence are kept per key. A problem is active until
+    `clear(key)` (the input is good again) or until it has not recurred for `expire_s`; the
+    throttle outlives both, so a stream alternating good and bad frames is still said once
+    per `throttle_s`.
     """
 
     def __init__(self, throttle_s: float = 10.0, expire_s: float = 10.0,
@@ -85,26 +103,38 @@ class ProblemLog:
         self._expire = expire_s
         self._clock = clock
         self._problems: Dict[str, Problem] = {}
+        self._last_logged: Dict[str, float] = {}
+        self._totals: Dict[str, int] = {}
         self._lock = threading.Lock()
 
     def report(self, key: str, message: str) -> bool:
-        """Record a problem; return True when it should be logged now."""
+        """Record a problem; return True when it should be logged now (once per key and period)."""
         now = self._clock()
+        message = truncate(message)
         with self._lock:
+            if key not in self._totals and len(self._totals) >= MAX_KEYS:
+                key = OVERFLOW_KEY
+            self._totals[key] = self._totals.get(key, 0) + 1
             p = self._problems.get(key)
-            if p is None or p.message != message:
-                self._problems[key] = Problem(message, 1, now, now, now)
-                return True
+            if p is None:
+                p = self._problems[key] = Problem(message, 0, now, now, float('-inf'))
+            p.message, p.last_s = message, now
             p.count += 1
-            p.last_s = now
-            if now - p.last_logged_s >= self._throttle:
-                p.last_logged_s = now
+            last = self._last_logged.get(key)
+            if last is None or now - last >= self._throttle:
+                self._last_logged[key] = p.last_logged_s = now
                 return True
             return False
 
     def clear(self, key: str) -> None:
         with self._lock:
             self._problems.pop(key, None)
+
+    def clear_prefix(self, prefix: str) -> None:
+        """Clear every key starting with `prefix` (e.g. 'image.' once a frame is good)."""
+        with self._lock:
+            for key in [k for k in self._problems if k.startswith(prefix)]:
+                del self._problems[key]
 
     def active(self) -> List[Tuple[str, Problem]]:
         now = self._clock()
@@ -116,3 +146,8 @@ class ProblemLog:
     def get(self, key: str) -> Optional[Problem]:
         with self._lock:
             return self._problems.get(key)
+
+    def totals(self) -> Dict[str, int]:
+        """Every occurrence per key since start, including cleared and expired problems."""
+        with self._lock:
+            return dict(self._totals)

@@ -11,16 +11,24 @@ from __future__ import annotations
 
 from typing import Dict, Tuple
 
+from clip_depth_ros.frame_limits import (check_compressed, check_pixels, DEFAULT_LIMITS, echo,
+                                         FrameLimits, FrameRejected)
 import cv2
 import numpy as np
 
 
-class UnsupportedEncoding(ValueError):
+class UnsupportedEncoding(FrameRejected):
     """The image encoding is not one the node can turn into RGB."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 'encoding')
 
-class MalformedImage(ValueError):
+
+class MalformedImage(FrameRejected):
     """The image buffer does not hold what its header says it holds."""
+
+    def __init__(self, message: str, kind: str = 'malformed') -> None:
+        super().__init__(message, kind)
 
 
 # encoding -> (bytes per pixel, channels, numpy dtype of one channel)
@@ -37,19 +45,22 @@ _YUV_CODES = {'yuv422': cv2.COLOR_YUV2RGB_UYVY, 'uyvy': cv2.COLOR_YUV2RGB_UYVY,
 
 
 def raw_to_rgb(data: bytes, encoding: str, width: int, height: int, step: int,
-               is_bigendian: bool = False) -> np.ndarray:
+               is_bigendian: bool = False,
+               limits: FrameLimits = DEFAULT_LIMITS) -> np.ndarray:
     """Decode a raw image buffer (honouring row padding and endianness) -> (H, W, 3) uint8 RGB."""
     if encoding not in ENCODINGS:
         raise UnsupportedEncoding(
-            f'unsupported encoding {encoding!r}; supported: {", ".join(sorted(ENCODINGS))}')
+            f'unsupported encoding {echo(encoding)}; supported: {", ".join(sorted(ENCODINGS))}')
     if width <= 0 or height <= 0:
-        raise MalformedImage(f'empty image ({width}x{height})')
+        raise MalformedImage(f'empty image ({width}x{height})', 'empty')
+    check_pixels(width, height, limits)  # before anything the size of the frame is allocated
     pixel_bytes, channels, dtype = ENCODINGS[encoding]
     row_bytes = width * pixel_bytes
     if step < row_bytes:
         raise MalformedImage(f'step {step} is smaller than width x pixel size = {row_bytes}')
     if len(data) < step * height:
-        raise MalformedImage(f'data holds {len(data)} bytes, step x height needs {step * height}')
+        raise MalformedImage(f'data holds {len(data)} bytes, step x height needs {step * height}',
+                             'short_buffer')
     buf = np.frombuffer(data, dtype=np.uint8, count=step * height).reshape(height, step)
     rows = buf[:, :row_bytes]
     if dtype == 'u2':
@@ -74,16 +85,32 @@ def raw_to_rgb(data: bytes, encoding: str, width: int, height: int, step: int,
     return cv2.cvtColor(np.ascontiguousarray(pixels), _YUV_CODES[encoding])
 
 
-def compressed_to_rgb(data: bytes, fmt: str = '') -> np.ndarray:
-    """Decode a jpeg or png frame (CompressedImage.data) -> (H, W, 3) uint8 RGB."""
-    if len(data) == 0:
-        raise MalformedImage('compressed frame is empty')
-    buf = np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+def decode_compressed(data: bytes, fmt: str = '', limits: FrameLimits = DEFAULT_LIMITS,
+                      flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """
+    Decode an encoded image with OpenCV only after `check_compressed` let it through.
+
+    The one gate to cv2.imdecode in the package: returns what OpenCV gives for `flags`
+    (BGR for IMREAD_COLOR).
+    """
+    try:
+        check_compressed(data, fmt, limits)
+    except FrameRejected as e:
+        if e.kind != 'corrupt':
+            raise
+        raise MalformedImage(f'cannot decode compressed frame (format {echo(fmt)}, '
+                             f'{len(data)} bytes): {e}', 'corrupt') from None
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     if image is None or image.size == 0:
-        raise MalformedImage(f'cannot decode compressed frame (format {fmt!r}, '
-                             f'{len(data)} bytes)')
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        raise MalformedImage(f'cannot decode compressed frame (format {echo(fmt)}, '
+                             f'{len(data)} bytes)', 'corrupt')
+    return image
+
+
+def compressed_to_rgb(data: bytes, fmt: str = '',
+                      limits: FrameLimits = DEFAULT_LIMITS) -> np.ndarray:
+    """Decode a jpeg or png frame (CompressedImage.data) -> (H, W, 3) uint8 RGB."""
+    return cv2.cvtColor(decode_compressed(data, fmt, limits), cv2.COLOR_BGR2RGB)
 
 
 def rgb_to_bgr(rgb: np.ndarray) -> np.ndarray:

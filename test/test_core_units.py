@@ -126,7 +126,7 @@ def test_problem_log_throttles_and_expires():
     assert said.count(True) == 1 and log.get('image').count == 30
     now[0] = 11.0
     assert log.report('image', 'bad encoding') is True  # once per throttle period
-    assert log.report('image', 'another problem') is True  # a new message is said at once
+    assert log.report('image', 'another problem') is False  # throttled by key, not text
     now[0] = 20.0
     assert log.active() == []
 

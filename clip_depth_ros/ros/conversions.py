@@ -14,6 +14,7 @@ import sys
 from typing import Optional
 
 from clip_depth_ros import geometry, pixels
+from clip_depth_ros.frame_limits import DEFAULT_LIMITS, FrameLimits
 import numpy as np
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
@@ -21,14 +22,27 @@ from std_msgs.msg import Header
 _BIG_ENDIAN = sys.byteorder == 'big'
 
 
-def image_to_rgb(msg: Image) -> np.ndarray:
-    """Image (any supported encoding, padded rows, either endianness) -> (H, W, 3) RGB."""
+def image_to_rgb(msg: Image, limits: Optional[FrameLimits] = None) -> np.ndarray:
+    """
+    Image (any supported encoding, padded rows, either endianness) -> (H, W, 3) RGB.
+
+    Refused with FrameRejected (`.kind`) before any allocation when over `limits`
+    (None = FrameLimits() defaults).
+    """
     return pixels.raw_to_rgb(memoryview(msg.data).cast('B'), msg.encoding, msg.width,
-                             msg.height, msg.step, bool(msg.is_bigendian))
+                             msg.height, msg.step, bool(msg.is_bigendian),
+                             limits or DEFAULT_LIMITS)
 
 
-def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
-    return pixels.compressed_to_rgb(memoryview(msg.data).cast('B'), msg.format)
+def compressed_to_rgb(msg: CompressedImage, limits: Optional[FrameLimits] = None) -> np.ndarray:
+    """
+    Decode a CompressedImage -> (H, W, 3) RGB, its header checked against `limits` first.
+
+    FrameRejected (`.kind`) for a format not allowed, one that differs from `msg.format`, or
+    a frame over the pixel limit (None = FrameLimits() defaults).
+    """
+    return pixels.compressed_to_rgb(memoryview(msg.data).cast('B'), msg.format,
+                                    limits or DEFAULT_LIMITS)
 
 
 def rgb_to_image(rgb: np.ndarray, header: Header, encoding: str = 'rgb8') -> Image:
@@ -59,8 +73,11 @@ def image_to_depth(msg: Image) -> np.ndarray:
 
 
 def intrinsics(msg: CameraInfo) -> geometry.Intrinsics:
-    """Read Intrinsics from a CameraInfo (P, or K when P is all zero)."""
-    return geometry.Intrinsics.from_camera_info(msg.k, msg.p, msg.width, msg.height)
+    """Intrinsics of the published image: P (K when P is all zero), with binning and ROI."""
+    roi = msg.roi
+    return geometry.Intrinsics.from_camera_info(
+        msg.k, msg.p, msg.width, msg.height, msg.binning_x, msg.binning_y,
+        (roi.x_offset, roi.y_offset, roi.width, roi.height))
 
 
 def restamped(info: CameraInfo, header: Header) -> CameraInfo:
