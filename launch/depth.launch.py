@@ -5,8 +5,13 @@ Launch the depth node for one camera, optionally with RViz and an MCAP recording
 
 ros2 launch clip_depth_ros depth.launch.py image:=/camera/color/image_raw \
     camera_info:=/camera/color/camera_info checkpoint:=/path/to/checkpoint rviz:=true
+record:=true writes a new MCAP bag per run (clip_depth_YYYY_MM_DD-HH_MM_SS, or bag_dir).
 """
 
+import datetime
+
+from clip_depth_ros.launch_support import (bag_directory, input_remappings, record_command,
+                                           recorded_topics)
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.actions import SetEnvironmentVariable
@@ -16,7 +21,6 @@ from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 PACKAGE = 'clip_depth_ros'
-OUTPUTS = ('depth/image', 'depth/camera_info', 'depth/points', 'depth/colormap')
 
 ARGUMENTS = [
     ('namespace', '', 'Namespace of the node and its outputs.'),
@@ -32,16 +36,11 @@ ARGUMENTS = [
     ('rviz', 'false', 'Start RViz2 with the shipped config.'),
     ('record', 'false', 'Record input and outputs with ros2 bag (MCAP).'),
     ('fixed_frame', 'camera_color_optical_frame', 'RViz fixed frame.'),
-    ('bag_dir', 'clip_depth_bag', 'Output directory of the recording.'),
+    ('bag_dir', '', 'Output directory of the recording (must not exist); empty = a new '
+     'clip_depth_YYYY_MM_DD-HH_MM_SS per run.'),
     ('fastdds_shm', 'false', 'Use the shipped Fast DDS shared-memory profile (large messages '
      'between processes on one host).'),
 ]
-
-
-def qualified(namespace: str, topic: str) -> str:
-    if topic.startswith('/'):
-        return topic
-    return '/' + '/'.join(p for p in (namespace.strip('/'), topic) if p)
 
 
 def _launch_setup(context, *args, **kwargs):
@@ -58,14 +57,15 @@ def _launch_setup(context, *args, **kwargs):
         package=PACKAGE, executable='depth_node', name='depth_node', namespace=namespace,
         output='screen', emulate_tty=True,
         parameters=[arg('params_file'), overrides],
-        remappings=[('image', image), ('image/compressed', image + '/compressed'),
-                    ('camera_info', info)],
+        remappings=input_remappings(image, info),
         ros_arguments=['--log-level', arg('log_level')])
-    topics = [qualified(namespace, t) for t in (image, info)]
-    topics += [qualified(namespace, t) for t in OUTPUTS] + ['/diagnostics']
-    record = ExecuteProcess(
-        cmd=['ros2', 'bag', 'record', '--storage', 'mcap', '--output', arg('bag_dir')] + topics,
-        output='screen', condition=IfCondition(arg('record')))
+    actions = [node]
+    if arg('record').lower() in ('true', '1'):
+        # Decided at launch time, so every run records into a directory of its own.
+        output = bag_directory(arg('bag_dir'), datetime.datetime.now())
+        actions.append(ExecuteProcess(
+            cmd=record_command(output, recorded_topics(namespace, image, info)),
+            output='screen'))
     rviz = Node(
         package='rviz2', executable='rviz2', name='rviz2', namespace=namespace,
         arguments=['-d', PathJoinSubstitution([FindPackageShare(PACKAGE), 'rviz',
@@ -73,7 +73,7 @@ def _launch_setup(context, *args, **kwargs):
                    '--fixed-frame', arg('fixed_frame')],
         parameters=[{'use_sim_time': overrides['use_sim_time']}],
         condition=IfCondition(arg('rviz')))
-    return [node, record, rviz]
+    return actions + [rviz]
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -1,57 +1,82 @@
 # Copyright 2026 The clip_depth_ros Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-One depth node per camera, each under its own namespace.
+Depth for several cameras: one depth node with one model for all of them, or one per camera.
 
-ros2 launch clip_depth_ros multi_camera.launch.py cameras:="[front, left]" \
-    checkpoint:=/path/to/checkpoint
-Camera NAME reads NAME/image and NAME/camera_info and publishes under NAME/depth/.
+ros2 launch clip_depth_ros multi_camera.launch.py cameras_file:=my_cameras.yaml \
+    checkpoint:=/path/to/checkpoint [isolate:=true]
+The cameras file (see config/cameras.yaml) names each camera's image and camera_info topics
+and transport; camera NAME publishes NAME/depth/... either way. `cameras:="[front, left]"`
+instead of a file uses the default topics NAME/image and NAME/camera_info. isolate:=true runs
+one single-camera node (depth.launch.py) per camera, each in its own process.
 """
 
+from clip_depth_ros.launch_support import (cameras_from_names, isolated_launch_arguments,
+                                           load_cameras, shared_node_parameters)
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
+from launch.actions import SetEnvironmentVariable
+from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
-import yaml
 
 PACKAGE = 'clip_depth_ros'
-FORWARDED = ('params_file', 'checkpoint', 'device', 'input_transport', 'use_sim_time',
-             'log_level', 'fastdds_shm')
-
-
-def parse_cameras(text: str) -> list:
-    """'[front, left]' or 'front,left' -> ['front', 'left']; YAML read with safe_load."""
-    value = yaml.safe_load(text) if text.strip().startswith('[') else text.split(',')
-    names = [str(v).strip().strip('/') for v in value if str(v).strip()]
-    if not names or len(set(names)) != len(names):
-        raise ValueError(f'cameras must be a list of distinct names, got {text!r}')
-    return names
+# Passed on unchanged to depth.launch.py when isolate:=true.
+FORWARDED = ('params_file', 'checkpoint', 'device', 'use_sim_time', 'log_level', 'fastdds_shm')
 
 
 def _launch_setup(context, *args, **kwargs):
-    single = PathJoinSubstitution([FindPackageShare(PACKAGE), 'launch', 'depth.launch.py'])
-    includes = []
-    for name in parse_cameras(LaunchConfiguration('cameras').perform(context)):
-        forwarded = {k: LaunchConfiguration(k).perform(context) for k in FORWARDED}
-        includes.append(IncludeLaunchDescription(
+    def arg(name: str) -> str:
+        return LaunchConfiguration(name).perform(context)
+
+    names = arg('cameras')
+    cameras = cameras_from_names(names) if names.strip() else load_cameras(arg('cameras_file'))
+    namespace = arg('namespace')
+    if arg('isolate').lower() in ('true', '1'):
+        single = PathJoinSubstitution([FindPackageShare(PACKAGE), 'launch', 'depth.launch.py'])
+        forwarded = {k: arg(k) for k in FORWARDED}
+        return [IncludeLaunchDescription(
             PythonLaunchDescriptionSource(single.perform(context)),
-            launch_arguments=dict(forwarded, namespace=name, image='image',
-                                  camera_info='camera_info').items()))
-    return includes
+            launch_arguments=dict(forwarded, **isolated_launch_arguments(c, namespace)).items())
+            for c in cameras]
+    overrides = {'use_sim_time': arg('use_sim_time').lower() in ('true', '1')}
+    for name in ('checkpoint', 'device'):
+        if arg(name):
+            overrides[name] = arg(name)
+    return [Node(
+        package=PACKAGE, executable='depth_node', name='depth_node', namespace=namespace,
+        output='screen', emulate_tty=True,
+        parameters=[arg('params_file'), shared_node_parameters(cameras), overrides],
+        ros_arguments=['--log-level', arg('log_level')])]
 
 
 def generate_launch_description() -> LaunchDescription:
+    share = FindPackageShare(PACKAGE)
+    shm = SetEnvironmentVariable(
+        'FASTDDS_DEFAULT_PROFILES_FILE',
+        PathJoinSubstitution([share, 'config', 'fastdds_shm.xml']),
+        condition=IfCondition(LaunchConfiguration('fastdds_shm')))
     return LaunchDescription([
-        DeclareLaunchArgument('cameras', default_value='[camera]',
-                              description='Camera namespaces, e.g. "[front, left]".'),
+        DeclareLaunchArgument('cameras_file', default_value=PathJoinSubstitution(
+            [share, 'config', 'cameras.yaml']),
+            description='Cameras: a depth_node parameter file listing them.'),
+        DeclareLaunchArgument('cameras', default_value='',
+                              description='Camera names with default topics, e.g. '
+                              '"[front, left]"; overrides cameras_file.'),
+        DeclareLaunchArgument('isolate', default_value='false',
+                              description='One node (process) per camera instead of one '
+                              'node for all.'),
+        DeclareLaunchArgument('namespace', default_value='',
+                              description='Namespace of the node(s); cameras are under it.'),
         DeclareLaunchArgument('params_file', default_value=PathJoinSubstitution(
-            [FindPackageShare(PACKAGE), 'config', 'depth.yaml'])),
+            [share, 'config', 'depth.yaml'])),
         DeclareLaunchArgument('checkpoint', default_value=''),
         DeclareLaunchArgument('device', default_value=''),
-        DeclareLaunchArgument('input_transport', default_value=''),
         DeclareLaunchArgument('use_sim_time', default_value='false'),
         DeclareLaunchArgument('log_level', default_value='info'),
         DeclareLaunchArgument('fastdds_shm', default_value='false'),
+        shm,
         OpaqueFunction(function=_launch_setup),
     ])

@@ -3,6 +3,7 @@
 """Launch files, RViz config, parameter file and installed data, checked against the package."""
 
 import ast
+import os
 from pathlib import Path
 import re
 
@@ -133,3 +134,183 @@ def test_fastdds_profile_is_valid_xml_with_a_large_shm_segment():
     ns = {'f': 'http://www.eprosima.com'}
     sizes = [int(e.text) for e in root.iterfind('.//f:segment_size', ns)]
     assert sizes and sizes[0] >= 640 * 480 * 32 * 2
+
+
+# Keys checked by hand against ros/rosdistro (the files rosdep itself reads):
+# - rosdep/python.yaml (read at commit 000730dc5f91): python3-numpy, python3-opencv,
+#   python3-yaml, python3-h5py, python3-scipy, python3-tqdm, python3-pytest,
+#   python3-pytest-timeout, python3-pil. It has no key for torch (python3-pytorch-pip is an
+#   end-of-life migration stub), safetensors, open_clip or rosbags: those are pip installs in
+#   README.md, not rosdep keys.
+# - jazzy/distribution.yaml and kilted/distribution.yaml (kilted read at 0013c554954f): the
+#   released ROS packages rclpy; rcl_interfaces, builtin_interfaces, lifecycle_msgs
+#   (rcl_interfaces); ros2bag, rosbag2_storage_mcap (rosbag2); std_msgs, sensor_msgs,
+#   sensor_msgs_py, diagnostic_msgs (common_interfaces); launch; launch_ros; rviz2 (rviz);
+#   ament_index_python (ament_index); ament_copyright, ament_flake8, ament_pep257
+#   (ament_lint); cv_bridge (vision_opencv).
+VERIFIED_ROSDEP_KEYS = {
+    'python3-numpy', 'python3-opencv', 'python3-yaml', 'python3-h5py', 'python3-scipy',
+    'python3-tqdm', 'python3-pytest', 'python3-pytest-timeout', 'python3-pil',
+    'rclpy', 'rcl_interfaces', 'builtin_interfaces', 'lifecycle_msgs', 'ros2bag',
+    'rosbag2_storage_mcap', 'std_msgs', 'sensor_msgs', 'sensor_msgs_py', 'diagnostic_msgs',
+    'launch', 'launch_ros', 'rviz2', 'ament_index_python', 'ament_copyright', 'ament_flake8',
+    'ament_pep257', 'cv_bridge',
+}
+DEPEND_TAGS = ('depend', 'build_depend', 'buildtool_depend', 'build_export_depend',
+               'exec_depend', 'test_depend', 'doc_depend')
+
+
+def package_keys():
+    import xml.etree.ElementTree as ET
+    root = ET.parse(REPO / 'package.xml').getroot()
+    return [(e.tag, e.text.strip()) for e in root if e.tag in DEPEND_TAGS]
+
+
+def test_package_xml_uses_only_rosdep_keys_that_exist():
+    keys = package_keys()
+    assert ('buildtool_depend', 'ament_python') not in keys  # no rosdep key of that name
+    unknown = sorted({k for _, k in keys} - VERIFIED_ROSDEP_KEYS)
+    assert not unknown, f'not checked against rosdistro: {unknown}'
+    assert len({k for _, k in keys}) == len(keys), 'a key declared twice'
+
+
+def test_readme_rosdep_command_matches_package_xml():
+    """The README's rosdep line skips nothing that package.xml does not declare."""
+    readme = (REPO / 'README.md').read_text()
+    lines = [ln for ln in readme.splitlines() if ln.startswith('rosdep install')]
+    assert lines == ['rosdep install --from-paths src -y --ignore-src --rosdistro jazzy']
+    declared = {k for _, k in package_keys()}
+    for pip_only in ('torch', 'open_clip_torch', 'safetensors', 'rosbags'):
+        assert pip_only in readme and not any(pip_only in k for k in declared)
+
+
+def test_console_scripts_install_where_ros2_run_looks(tmp_path):
+    """`ros2 run clip_depth_ros TOOL` searches lib/clip_depth_ros; install as colcon does."""
+    import subprocess
+    import sys
+    prefix = tmp_path / 'install'
+    # colcon's ament_python build: setup.py egg_info/build/install with a prefix, so that
+    # setup.cfg's install_scripts applies (a wheel install would put scripts in bin/).
+    r = subprocess.run([sys.executable, 'setup.py', '-q', 'egg_info', '--egg-base',
+                        str(tmp_path), 'build', '--build-base', str(tmp_path / 'build'),
+                        'install', '--prefix', str(prefix), '--single-version-externally-managed',
+                        '--record', str(tmp_path / 'record.txt')],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lib = prefix / 'lib' / 'clip_depth_ros'
+    installed = {p.name for p in lib.iterdir()}
+    assert installed == console_scripts()
+    assert all(os.access(lib / name, os.X_OK) for name in installed)
+    assert "'console_scripts','clip-depth-bag'" in (lib / 'clip-depth-bag').read_text()
+    share = prefix / 'share' / 'clip_depth_ros'
+    assert (share / 'config' / 'cameras.yaml').is_file()
+    assert {p.name for p in (share / 'launch').iterdir()} == {p.name for p in LAUNCH_FILES}
+    assert 'ros2 run clip_depth_ros clip-depth-bag' in (REPO / 'README.md').read_text()
+
+
+def test_launch_files_import_only_what_launch_support_has():
+    from clip_depth_ros import launch_support
+    for path in LAUNCH_FILES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == 'clip_depth_ros.launch_support':
+                missing = [a.name for a in node.names if not hasattr(launch_support, a.name)]
+                assert not missing, (path.name, missing)
+
+
+def test_shipped_cameras_file_is_the_node_parameter_contract():
+    from clip_depth_ros.launch_support import load_cameras, shared_node_parameters
+    path = REPO / 'config' / 'cameras.yaml'
+    cameras = load_cameras(path)
+    assert [(c.name, c.image, c.camera_info, c.transport) for c in cameras] == [
+        ('front', '/front/color/image_raw', '/front/color/camera_info', 'raw'),
+        ('left', '/left/color/image_raw', '/left/color/camera_info', 'compressed')]
+    # The launch file hands the node exactly what the file says (contract 5).
+    params = yaml.safe_load(path.read_text())['/**']['ros__parameters']
+    assert shared_node_parameters(cameras) == params
+
+
+def test_camera_names_alone_get_the_default_topics():
+    from clip_depth_ros.launch_support import cameras_from_names, shared_node_parameters
+    for text in ('[front, left]', 'front,left', ' /front/ , left '):
+        cameras = cameras_from_names(text)
+        assert shared_node_parameters(cameras) == {
+            'cameras': ['front', 'left'],
+            'front': {'image': 'front/image', 'camera_info': 'front/camera_info',
+                      'transport': 'raw'},
+            'left': {'image': 'left/image', 'camera_info': 'left/camera_info',
+                     'transport': 'raw'}}
+
+
+def test_isolated_nodes_read_and_publish_the_topics_of_the_shared_node():
+    from clip_depth_ros.launch_support import (Camera, input_remappings,
+                                               isolated_launch_arguments, qualified)
+    driver = Camera('front', '/front/color/image_raw', '/front/color/camera_info', 'compressed')
+    assert isolated_launch_arguments(driver) == {
+        'namespace': '/front', 'image': '/front/color/image_raw',
+        'camera_info': '/front/color/camera_info', 'input_transport': 'compressed'}
+    default = Camera('left')
+    args = isolated_launch_arguments(default, 'robot')
+    # The shared node in /robot reads left/image = /robot/left/image; the isolated one too.
+    assert (args['namespace'], args['image'], args['camera_info']) == (
+        '/robot/left', '/robot/left/image', '/robot/left/camera_info')
+    assert qualified(args['namespace'], 'depth/points') == qualified('robot', 'left/depth/points')
+    assert input_remappings(args['image'], args['camera_info']) == [
+        ('image', '/robot/left/image'), ('image/compressed', '/robot/left/image/compressed'),
+        ('camera_info', '/robot/left/camera_info')]
+
+
+@pytest.mark.parametrize('text,error', [
+    ('[/**: {ros__parameters: {}}]', 'one node entry'),
+    ('/**: {ros__parameters: {cameras: []}}', 'non-empty list'),
+    ('/**: {ros__parameters: {cameras: [a, a]}}', 'repeat'),
+    ('/**: {ros__parameters: {cameras: [front-left]}}', 'ROS name'),
+    ('/**: {ros__parameters: {cameras: [a], a: {image: x, topic: y}}}',
+     "a: unknown key(s) ['topic']"),
+    ('/**: {ros__parameters: {cameras: [a], a: {transport: h264}}}', 'a.transport'),
+    ('/**: {ros__parameters: {cameras: [a], a: {image: ""}}}', None),
+    ('/**: {ros__parameters: {cameras: [a], a: {camera_info: "/"}}}', 'a.camera_info'),
+    ('/**: {ros__parameters: {cameras: [a]: b}}', 'cannot read'),
+])
+def test_bad_cameras_file_is_one_clear_error(tmp_path, text, error):
+    from clip_depth_ros.config import ConfigError
+    from clip_depth_ros.launch_support import load_cameras
+    path = tmp_path / 'cameras.yaml'
+    path.write_text(text)
+    if error is None:  # an empty topic means the default
+        assert load_cameras(path)[0].image == 'a/image'
+        return
+    with pytest.raises(ConfigError) as e:
+        load_cameras(path)
+    assert error in str(e.value) and str(path) in str(e.value)
+    with pytest.raises(ConfigError, match='cannot read'):
+        load_cameras(tmp_path / 'missing.yaml')
+
+
+def test_every_recording_gets_a_new_bag_directory(tmp_path):
+    import datetime
+    from clip_depth_ros.config import ConfigError
+    from clip_depth_ros.launch_support import bag_directory
+    now = datetime.datetime(2026, 12, 1, 7, 5, 9)
+    taken = set()
+    for _ in range(3):  # three runs within the same second: three directories
+        taken.add(bag_directory('', now, exists=taken.__contains__))
+    assert taken == {'clip_depth_2026_12_01-07_05_09', 'clip_depth_2026_12_01-07_05_09_2',
+                     'clip_depth_2026_12_01-07_05_09_3'}
+    given = tmp_path / 'run1'
+    assert bag_directory(str(given), now) == str(given)
+    given.mkdir()  # ros2 bag record refuses an existing folder: say so before launching
+    with pytest.raises(ConfigError, match='bag_dir: .*run1 exists'):
+        bag_directory(str(given), now)
+
+
+def test_record_command_names_topics_with_the_topics_option():
+    from clip_depth_ros.launch_support import record_command, recorded_topics
+    topics = recorded_topics('cam', 'image', '/driver/camera_info')
+    assert topics == ['/cam/image', '/driver/camera_info', '/cam/depth/image',
+                      '/cam/depth/camera_info', '/cam/depth/points', '/cam/depth/colormap',
+                      '/diagnostics']
+    cmd = record_command('out', topics)
+    assert cmd[:3] == ['ros2', 'bag', 'record'] and cmd[cmd.index('--output') + 1] == 'out'
+    assert cmd[cmd.index('--storage') + 1] == 'mcap'
+    # Positional topics are deprecated in Jazzy: every topic follows --topics.
+    assert cmd[cmd.index('--topics') + 1:] == topics
