@@ -22,7 +22,12 @@ import torch
 CONFIG_FILE = 'config.json'
 WEIGHTS_FILE = 'model.safetensors'
 CLIP_WEIGHTS_FILE = 'clip_weights.safetensors'
-FORMAT_VERSION = 1
+# 2: the input rule's cap (input_max_tokens, input_max_aspect) and canonical_focal_px; every
+# field required. Version 1 checkpoints load as legacy: no focal-length conversion.
+FORMAT_VERSION = 2
+_V1_FIELDS = ('backbone', 'pretrained', 'taps', 'mirror_tokens', 'mirror_init_std',
+              'mirror_sos_eos', 'prompt', 'decoder_width', 'decoder_heads', 'decoder_ffn_dim',
+              'max_depth_m', 'min_depth_m', 'input_short_side')
 _WEIGHT_SUFFIXES = ('.safetensors', '.bin', '.pt', '.pth')
 
 PathLike = Union[str, os.PathLike]
@@ -91,12 +96,37 @@ def read_config(directory: PathLike) -> ModelConfig:
     if not isinstance(meta, dict) or not isinstance(meta.get('model'), dict):
         raise CheckpointError(f'{path}: no "model" section')
     version = meta.get('format_version')
-    if version != FORMAT_VERSION:
-        raise CheckpointError(f'{path}: format_version {version!r} is not {FORMAT_VERSION}')
+    model = dict(meta['model'])
+    if version == 1:
+        model = migrate_v1(model, path)
+    elif version != FORMAT_VERSION:
+        raise CheckpointError(f'{path}: format_version {version!r} is not supported (this '
+                              f'version reads {FORMAT_VERSION} and migrates 1)')
     try:
-        return ModelConfig.from_dict(meta['model'])
-    except (ConfigError, TypeError) as e:
-        raise CheckpointError(f'{path}: {e}') from e
+        return ModelConfig.from_dict(model)
+    except ConfigError as e:
+        raise CheckpointError(f'{path}: model.{e}') from e
+
+
+def migrate_v1(model: dict, path: Path) -> dict:
+    """
+    A format-1 model section as format 2: legacy, no canonical focal (depth as it always was).
+
+    Version 1 had no cap on the network input; the default cap applies now, which leaves frames
+    up to 16:9 HD unchanged and bounds wider ones.
+    """
+    known = set(_V1_FIELDS)
+    unknown = sorted(set(model) - known)
+    missing = [f for f in _V1_FIELDS if f not in model]
+    if unknown or missing:
+        field = (unknown or missing)[0]
+        what = 'unknown' if unknown else 'missing'
+        raise CheckpointError(f'{path}: model.{field}: {what} field in a format_version 1 '
+                              'checkpoint')
+    defaults = ModelConfig()
+    model.update(input_max_tokens=defaults.input_max_tokens,
+                 input_max_aspect=defaults.input_max_aspect, canonical_focal_px=None)
+    return model
 
 
 def read_tensors(directory: PathLike) -> Dict[str, torch.Tensor]:
@@ -143,8 +173,8 @@ def load_checkpoint(directory: PathLike, device: Union[str, torch.device] = 'cpu
         weights = clip_weights if clip_weights else resolve_pretrained(config.pretrained,
                                                                        directory)
         model = build_model(config, weights)
-    except BackboneError as e:
-        raise CheckpointError(f'{directory / CONFIG_FILE}: {e}') from e
+    except (BackboneError, ConfigError) as e:
+        raise CheckpointError(f'{directory / CONFIG_FILE}: model.{e}') from e
     check_tensors(directory / WEIGHTS_FILE, model.trainable_state_dict(), tensors)
     model.load_state_dict(tensors, strict=False)
     return model.to(device).eval()

@@ -10,6 +10,8 @@ configuration without importing torch.
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from typing import Any, Mapping, Optional, Tuple, Type, TypeVar
 
 T = TypeVar('T')
@@ -18,6 +20,11 @@ PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
 # '' = eager; otherwise a torch.compile mode ('reduce-overhead' replays CUDA graphs on GPU).
 COMPILE_MODES = ('', 'default', 'reduce-overhead', 'max-autotune')
 TRANSPORTS = ('raw', 'compressed')
+# What every tool, the node's log and /diagnostics say when the frozen CLIP has random weights.
+RANDOM_CLIP_WEIGHTS_MESSAGE = ('CLIP weights are random (no pretrained tag or weights file): '
+                               'the depth is meaningless')
+# auto: match the publishers' reliability, read from the graph as rosbag2 does.
+INPUT_QOS = ('auto', 'sensor_data', 'reliable')
 
 
 class ConfigError(ValueError):
@@ -27,6 +34,62 @@ class ConfigError(ValueError):
 def _require(condition: bool, field: str, message: str) -> None:
     if not condition:
         raise ConfigError(f'{field}: {message}')
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) is typing.Union:
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return f'{_type_name(inner[0])} or null'
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        return 'a list of ' + {int: 'integers', float: 'numbers', str: 'strings'}.get(
+            item, _type_name(item))
+    return {bool: 'true/false', int: 'an integer', float: 'a finite number',
+            str: 'a string'}.get(hint, getattr(hint, '__name__', str(hint)))
+
+
+def _conform(value: Any, hint: Any) -> Tuple[bool, Any]:
+    """(ok, value converted to the field's type): no bool from a string, no truncated floats."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        if value is None and type(None) in typing.get_args(hint):
+            return True, None
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _conform(value, inner[0])
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        items = [_conform(v, typing.get_args(hint)[0]) for v in value]
+        return all(ok for ok, _ in items), tuple(v for _, v in items)
+    if hint is bool:
+        return isinstance(value, bool), value
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value)
+        return ok, float(value) if ok else value
+    if hint is str:
+        return isinstance(value, str), value
+    return True, value
+
+
+def check_field_types(obj: Any) -> None:
+    """Check (and normalise: list -> tuple, int -> float) every field of a frozen dataclass."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        ok, converted = _conform(value, hints[f.name])
+        _require(ok, f.name, f'expected {_type_name(hints[f.name])}, got {value!r}')
+        if converted is not value:
+            object.__setattr__(obj, f.name, converted)
+
+
+# fx of NYU Depth v2's Kinect (518.8579 px at 640x480) at network scale under the default input
+# rule (480x640 -> 352x464): 518.8579 * 464 / 640. NYU-trained checkpoints then need no
+# conversion on NYU frames; any camera is converted to and from it (DESIGN section 1).
+NYU_FOCAL_PX = 518.8579
+DEFAULT_CANONICAL_FOCAL_PX = 376.1720
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,26 +112,45 @@ class ModelConfig:
     decoder_ffn_dim: int = 2048
     max_depth_m: float = 10.0
     min_depth_m: float = 1e-3
-    # Network input: short side fixed, long side scaled and rounded to a multiple of the patch.
+    # The input rule (transforms.network_size): short side, aspect kept, multiples of the patch;
+    # frames that would exceed input_max_tokens patches are scaled down to fit.
     input_short_side: int = 352
+    input_max_tokens: int = 1024
+    input_max_aspect: float = 8.0
+    # fx in px at network scale of the camera the model's depth refers to; None = a legacy
+    # (format 1) checkpoint: no conversion for the deploying camera's focal length at all.
+    canonical_focal_px: Optional[float] = DEFAULT_CANONICAL_FOCAL_PX
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, 'taps', tuple(int(t) for t in self.taps))
+        check_field_types(self)
         _require(bool(self.backbone), 'backbone', 'must name an open_clip model')
         _require(len(self.taps) > 0, 'taps', 'at least one ViT block must be tapped')
-        _require(all(t >= 1 for t in self.taps), 'taps', f'blocks are 1-based, got {self.taps}')
+        _require(all(1 <= t <= 256 for t in self.taps), 'taps',
+                 f'blocks are 1-based (1..256), got {list(self.taps)}')
         _require(list(self.taps) == sorted(set(self.taps)), 'taps',
-                 f'must be strictly increasing, got {self.taps}')
-        _require(self.mirror_tokens >= 1, 'mirror_tokens',
-                 f'must be >= 1, got {self.mirror_tokens}')
-        _require(self.mirror_init_std > 0, 'mirror_init_std', 'must be > 0')
-        _require(self.decoder_width >= 1, 'decoder_width', 'must be >= 1')
+                 f'must be strictly increasing, got {list(self.taps)}')
+        _require(1 <= self.mirror_tokens <= 1024, 'mirror_tokens',
+                 f'must be in 1..1024, got {self.mirror_tokens}')
+        _require(0 < self.mirror_init_std <= 1, 'mirror_init_std',
+                 f'must be in (0, 1], got {self.mirror_init_std}')
+        _require(1 <= self.decoder_width <= 4096, 'decoder_width',
+                 f'must be in 1..4096, got {self.decoder_width}')
         _require(self.decoder_heads >= 1 and self.decoder_width % self.decoder_heads == 0,
                  'decoder_heads', f'must divide decoder_width={self.decoder_width}')
-        _require(self.decoder_ffn_dim >= 1, 'decoder_ffn_dim', 'must be >= 1')
+        _require(1 <= self.decoder_ffn_dim <= 65536, 'decoder_ffn_dim',
+                 f'must be in 1..65536, got {self.decoder_ffn_dim}')
+        _require(self.max_depth_m <= 1000, 'max_depth_m',
+                 f'must be <= 1000 m, got {self.max_depth_m}')
         _require(0 < self.min_depth_m < self.max_depth_m, 'max_depth_m',
                  f'need 0 < min_depth_m < max_depth_m, got {self.min_depth_m}, {self.max_depth_m}')
-        _require(self.input_short_side >= 16, 'input_short_side', 'must be >= 16')
+        _require(16 <= self.input_short_side <= 4096, 'input_short_side',
+                 f'must be in 16..4096, got {self.input_short_side}')
+        _require(1 <= self.input_max_tokens <= 65536, 'input_max_tokens',
+                 f'must be in 1..65536, got {self.input_max_tokens}')
+        _require(1 <= self.input_max_aspect <= 64, 'input_max_aspect',
+                 f'must be in 1..64, got {self.input_max_aspect}')
+        _require(self.canonical_focal_px is None or 1 <= self.canonical_focal_px <= 1e5,
+                 'canonical_focal_px', f'must be null or 1..1e5 px, got {self.canonical_focal_px}')
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -77,7 +159,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> 'ModelConfig':
-        return from_mapping(cls, data)
+        """Every field required, no unknown ones (a checkpoint config is never partial)."""
+        return from_mapping(cls, data, require_all=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +169,7 @@ class InferenceConfig:
 
     # None picks CUDA when available; otherwise a torch device string ('cpu', 'cuda:1').
     device: Optional[str] = None
-    # 'auto' = bf16 autocast on CUDA, fp32 on CPU.
+    # 'auto' = bf16 on CUDA and on CPUs that compute bf16 natively, else fp32 (precision.py).
     precision: str = 'auto'
     channels_last: bool = False
     # Off until measured for a deployment: compiling costs start-up time and recompiles per
@@ -94,6 +177,7 @@ class InferenceConfig:
     compile_mode: str = ''
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         _require(self.precision in PRECISIONS, 'precision',
                  f'must be one of {PRECISIONS}, got {self.precision!r}')
         _require(self.compile_mode in COMPILE_MODES, 'compile_mode',
@@ -110,6 +194,9 @@ class NodeConfig:
     device: str = ''
     precision: str = 'auto'
     input_transport: str = 'raw'
+    input_qos: str = 'auto'
+    # Camera names; empty = one camera on `image` and `camera_info`, outputs under `depth/`.
+    cameras: Tuple[str, ...] = ()
     publish_points: bool = True
     point_stride: int = 1
     colorize_points: bool = True
@@ -117,15 +204,31 @@ class NodeConfig:
     colormap_min: float = 0.0
     colormap_max: float = 10.0
     diagnostics_period: float = 1.0
+    # No frame on an input (or no depth out while frames arrive) for this long: WARN; for
+    # `input_error_timeout`: ERROR.
+    input_timeout: float = 3.0
+    input_error_timeout: float = 10.0
+    max_input_pixels: int = 16_777_216
+    compressed_formats: Tuple[str, ...] = ('jpeg', 'png')
     autostart: bool = True
     # CPU inference threads; 0 = all cores but one, which stays free for callbacks and DDS.
     cpu_threads: int = 0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, 'cameras', tuple(self.cameras))
+        object.__setattr__(self, 'compressed_formats', tuple(self.compressed_formats))
         _require(self.precision in PRECISIONS, 'precision',
                  f'must be one of {PRECISIONS}, got {self.precision!r}')
         _require(self.input_transport in TRANSPORTS, 'input_transport',
                  f'must be one of {TRANSPORTS}, got {self.input_transport!r}')
+        _require(self.input_qos in INPUT_QOS, 'input_qos',
+                 f'must be one of {INPUT_QOS}, got {self.input_qos!r}')
+        for name in self.cameras:
+            _require(isinstance(name, str) and name.isidentifier() and name.isascii(),
+                     'cameras', f'names must be ROS name tokens (letters, digits, _), '
+                     f'got {name!r}')
+        _require(len(set(self.cameras)) == len(self.cameras), 'cameras',
+                 f'names must be unique, got {list(self.cameras)}')
         _require(1 <= self.point_stride <= 64, 'point_stride',
                  f'must be in 1..64, got {self.point_stride}')
         _require(self.max_range > 0, 'max_range', f'must be > 0 m, got {self.max_range}')
@@ -133,17 +236,57 @@ class NodeConfig:
                  f'need 0 <= colormap_min < colormap_max, got {self.colormap_min}, '
                  f'{self.colormap_max}')
         _require(self.diagnostics_period > 0, 'diagnostics_period', 'must be > 0 s')
+        _require(self.input_error_timeout > self.input_timeout > 0, 'input_error_timeout',
+                 f'need 0 < input_timeout < input_error_timeout, got {self.input_timeout}, '
+                 f'{self.input_error_timeout}')
         _require(self.cpu_threads >= 0, 'cpu_threads', f'must be >= 0, got {self.cpu_threads}')
+        self.frame_limits()  # validates max_input_pixels and compressed_formats
+
+    def frame_limits(self):
+        """The FrameLimits these parameters give (checked there, raising ConfigError)."""
+        from clip_depth_ros.frame_limits import FrameLimits  # imports this module
+        return FrameLimits(max_pixels=self.max_input_pixels,
+                           compressed_formats=self.compressed_formats)
 
     def inference_threads(self, cpu_count: int) -> int:
         """Torch intra-op threads for CPU inference on a machine with `cpu_count` cores."""
         return self.cpu_threads or max(1, cpu_count - 1)
 
 
-def from_mapping(cls: Type[T], data: Mapping[str, Any]) -> T:
-    """Build a dataclass from a mapping, refusing unknown keys by name."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+@dataclasses.dataclass(frozen=True)
+class CameraConfig:
+    """One camera of a node: its name ('' = the default camera) and its input topics."""
+
+    name: str = ''
+    image: str = 'image'
+    camera_info: str = 'camera_info'
+    transport: str = 'raw'
+
+    def __post_init__(self) -> None:
+        _require(bool(self.image), f'{self.name or "camera"}.image', 'must name a topic')
+        _require(bool(self.camera_info), f'{self.name or "camera"}.camera_info',
+                 'must name a topic')
+        _require(self.transport in TRANSPORTS, f'{self.name or "camera"}.transport',
+                 f'must be one of {TRANSPORTS}, got {self.transport!r}')
+
+    @property
+    def output_prefix(self) -> str:
+        """Where this camera's outputs go, relative to the node: 'depth' or '<name>/depth'."""
+        return f'{self.name}/depth' if self.name else 'depth'
+
+
+def from_mapping(cls: Type[T], data: Mapping[str, Any], require_all: bool = False) -> T:
+    """Build a dataclass from a mapping, refusing unknown (and, if asked, missing) keys by name."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f'expected a mapping of {cls.__name__} fields, got '
+                          f'{type(data).__name__}')
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
     if unknown:
-        raise ConfigError(f'unknown {cls.__name__} field(s): {", ".join(unknown)}')
+        raise ConfigError(f'{unknown[0]}: unknown {cls.__name__} field'
+                          + (f' (and {", ".join(unknown[1:])})' if unknown[1:] else ''))
+    missing = [n for n in names if n not in data]
+    if require_all and missing:
+        raise ConfigError(f'{missing[0]}: missing {cls.__name__} field'
+                          + (f' (and {", ".join(missing[1:])})' if missing[1:] else ''))
     return cls(**dict(data))

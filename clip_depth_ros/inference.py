@@ -5,17 +5,23 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 from clip_depth_ros.checkpoint import load_checkpoint
-from clip_depth_ros.config import InferenceConfig
+from clip_depth_ros.config import InferenceConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
 from clip_depth_ros.models.clip_depth import ClipDepth
-from clip_depth_ros.transforms import frames_to_device, network_size, normalise, resize_depth
+from clip_depth_ros.precision import resolve_precision
+from clip_depth_ros.transforms import (config_network_size, depth_scale, frames_to_device,
+                                       logits_to_depth, normalise)
 import numpy as np
 import torch
 
 _AUTOCAST_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
+_log = logging.getLogger(__name__)
+
+FocalArg = Union[None, float, Sequence[Optional[float]]]
 
 
 def select_device(device: Optional[Union[str, torch.device]]) -> torch.device:
@@ -26,7 +32,12 @@ def select_device(device: Optional[Union[str, torch.device]]) -> torch.device:
 
 
 class DepthEstimator:
-    """Runs a ClipDepth model on frames; the mirror's text embedding is computed once."""
+    """
+    Runs a ClipDepth model on frames; the mirror's text embedding is computed once.
+
+    `precision` / `precision_reason` say what `auto` chose and why; `random_clip_weights` and
+    `random_clip_weights_message` say when the depth means nothing (logged once here too).
+    """
 
     def __init__(self, model: ClipDepth, config: InferenceConfig = InferenceConfig()) -> None:
         self.config = config
@@ -34,10 +45,12 @@ class DepthEstimator:
         self.model = model.to(self.device).eval()
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        precision = config.precision
-        if precision == 'auto':
-            precision = 'bf16' if self.device.type == 'cuda' else 'fp32'
-        self.precision = precision
+        self.precision, self.precision_reason = resolve_precision(config.precision, self.device)
+        self.random_clip_weights: bool = bool(model.random_clip_weights)
+        self.random_clip_weights_message: str = (
+            RANDOM_CLIP_WEIGHTS_MESSAGE if self.random_clip_weights else '')
+        if self.random_clip_weights:
+            _log.warning(RANDOM_CLIP_WEIGHTS_MESSAGE)
         with torch.inference_mode():
             self._query = self.model.query().detach()
         self._logits = self.model.logits
@@ -69,10 +82,18 @@ class DepthEstimator:
     def model_name(self) -> str:
         return self.model.config.backbone
 
-    def input_size(self, height: int, width: int) -> tuple:
-        """Return the network input (h, w) for a frame of the given size."""
-        return network_size(height, width, self.model.config.input_short_side,
-                            self.model.patch_size)
+    @property
+    def canonical_focal_px(self) -> Optional[float]:
+        """fx at network scale the model's depth refers to; None = legacy, focal ignored."""
+        return self.model.config.canonical_focal_px
+
+    @property
+    def patch_size(self) -> int:
+        return self.model.patch_size
+
+    def input_size(self, height: int, width: int) -> Tuple[int, int]:
+        """Network input (h, w) for a frame of the given size (the one input rule)."""
+        return config_network_size(self.model.config, self.model.patch_size, height, width)
 
     def _autocast(self):
         dtype = _AUTOCAST_DTYPES.get(self.precision)
@@ -80,31 +101,48 @@ class DepthEstimator:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
-    def predict_tensor(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
-        """Same-size uint8 RGB frames -> (B, H, W) float32 metres, left on the device."""
+    def predict_tensor(self, frames: Sequence[np.ndarray],
+                       focal_px: FocalArg = None) -> torch.Tensor:
+        """
+        Same-size uint8 RGB frames -> (B, H, W) float32 metres, left on the device.
+
+        `focal_px`: the camera's fx in px at the frames' own resolution (one for all, or one per
+        frame); None (or 0) = the canonical camera.
+        """
         images = frames_to_device(frames, self.device)
         height, width = images.shape[-2:]
         size = self.input_size(height, width)
+        if isinstance(focal_px, (list, tuple)) and len(focal_px) != len(frames):
+            raise ValueError(f'{len(focal_px)} focal lengths for {len(frames)} frames')
+        scale = depth_scale(self.canonical_focal_px, focal_px, width, size[1])
         with torch.inference_mode(), self._autocast():
             x = normalise(images, size, self._mean, self._std)
             if self.config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             logits = self._logits(x, self._query)
-        depth = self.model.depth_from_logits(resize_depth(logits.float(), (height, width)))
+        with torch.inference_mode():
+            depth = logits_to_depth(logits, (height, width), self.model.config.max_depth_m,
+                                    self.model.config.min_depth_m, scale)
         return depth[:, 0]
 
-    def predict(self, rgb: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 RGB -> (H, W) float32 metres."""
-        return self.predict_tensor([rgb])[0].cpu().numpy()
+    def predict(self, rgb: np.ndarray, focal_px: Optional[float] = None) -> np.ndarray:
+        """(H, W, 3) uint8 RGB -> (H, W) float32 metres; `focal_px` as in predict_tensor."""
+        return self.predict_tensor([rgb], focal_px)[0].cpu().numpy()
 
-    def predict_batch(self, frames: Sequence[np.ndarray]) -> List[np.ndarray]:
+    def predict_batch(self, frames: Sequence[np.ndarray],
+                      focal_px: FocalArg = None) -> List[np.ndarray]:
         """Predict a list of RGB frames; frames of the same size run as one batch."""
+        focals = list(focal_px) if isinstance(focal_px, (list, tuple)) \
+            else [focal_px] * len(frames)
+        if len(focals) != len(frames):
+            raise ValueError(f'{len(focals)} focal lengths for {len(frames)} frames')
         out: List[Optional[np.ndarray]] = [None] * len(frames)
         by_size = {}
         for i, frame in enumerate(frames):
             by_size.setdefault(getattr(frame, 'shape', None), []).append(i)
         for indices in by_size.values():
-            depth = self.predict_tensor([frames[i] for i in indices]).cpu().numpy()
+            depth = self.predict_tensor([frames[i] for i in indices],
+                                        [focals[i] for i in indices]).cpu().numpy()
             for j, i in enumerate(indices):
                 out[i] = depth[j]
         return out

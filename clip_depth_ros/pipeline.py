@@ -33,12 +33,21 @@ class FrameOutput:
 def depth_and_cloud(estimator, rgb: np.ndarray, max_range_m: float,
                     intr: Optional[geometry.Intrinsics] = None, stride: int = 1,
                     colorize: bool = True,
-                    new_buffer: BufferFactory = bytearray) -> FrameOutput:
-    """Depth for one frame and, when intrinsics are given, its organized cloud."""
+                    new_buffer: BufferFactory = bytearray,
+                    focal_px: Optional[float] = None) -> FrameOutput:
+    """
+    Depth for one frame and, when intrinsics are given, its organized cloud.
+
+    `focal_px` (fx at the frame's resolution) converts the model's canonical depth to this
+    camera; None takes it from `intr`, and without either the canonical camera is assumed.
+    """
+    if focal_px is None and intr is not None and intr.fx > 0:
+        focal_px = intr.fx * rgb.shape[1] / intr.width if intr.width else intr.fx
     device = getattr(estimator, 'device', torch.device('cpu'))
     if device.type != 'cpu' and hasattr(estimator, 'predict_tensor'):
-        return _on_device(estimator, rgb, max_range_m, intr, stride, colorize, new_buffer)
-    depth = geometry.mask_range(estimator.predict(rgb), max_range_m)
+        return _on_device(estimator, rgb, max_range_m, intr, stride, colorize, new_buffer,
+                          focal_px)
+    depth = geometry.mask_range(estimator.predict(rgb, focal_px=focal_px), max_range_m)
     if intr is None:
         return FrameOutput(depth, None)
     xyz = geometry.unproject(depth, intr, stride)
@@ -49,10 +58,12 @@ def depth_and_cloud(estimator, rgb: np.ndarray, max_range_m: float,
     return FrameOutput(depth, buf, h, w, colorize)
 
 
-def _on_device(estimator, rgb, max_range_m, intr, stride, colorize, new_buffer) -> FrameOutput:
+def _on_device(estimator, rgb, max_range_m, intr, stride, colorize, new_buffer,
+               focal_px=None) -> FrameOutput:
     """Run the frame on the device, then copy depth + cloud to the host in one transfer."""
     with torch.inference_mode():
-        depth_t = geometry.mask_range_torch(estimator.predict_tensor([rgb])[0], max_range_m)
+        depth_t = geometry.mask_range_torch(estimator.predict_tensor([rgb], focal_px)[0],
+                                            max_range_m)
         parts = [depth_t.contiguous().view(torch.uint8).reshape(-1)]
         if intr is not None:
             colour = torch.from_numpy(rgb).to(depth_t.device) if colorize else None

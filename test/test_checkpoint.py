@@ -83,7 +83,7 @@ def test_missing_and_unexpected_tensors_are_named(tiny_checkpoint, tmp_path):
 @pytest.mark.parametrize('victim,content,expected', [
     (WEIGHTS_FILE, b'\x00garbage', 'corrupt or unreadable'),
     (CONFIG_FILE, b'{"model": ', 'not valid JSON'),
-    (CONFIG_FILE, b'{"format_version": 1, "model": {"bogus": 1}}', 'unknown ModelConfig'),
+    (CONFIG_FILE, b'{"format_version": 2, "model": {"bogus": 1}}', 'model.bogus: unknown'),
 ])
 def test_corrupt_files_are_named(tiny_checkpoint, tmp_path, victim, content, expected):
     ckpt = copy_ckpt(tiny_checkpoint, tmp_path)

@@ -192,7 +192,8 @@ def test_device_path_gives_the_same_frame_as_the_numpy_path(tiny_estimator):
     intr = geometry.Intrinsics(fx=50.0, fy=51.0, cx=31.5, cy=23.5, width=64, height=48)
     for stride, colorize in ((1, True), (3, False)):
         ref = pipeline.depth_and_cloud(tiny_estimator, rgb, 5.0, intr, stride, colorize)
-        dev = pipeline._on_device(tiny_estimator, rgb, 5.0, intr, stride, colorize, bytearray)
+        dev = pipeline._on_device(tiny_estimator, rgb, 5.0, intr, stride, colorize, bytearray,
+                                  intr.fx)
         np.testing.assert_array_equal(dev.depth_m, ref.depth_m)
         assert (dev.cloud_height, dev.cloud_width) == (ref.cloud_height, ref.cloud_width)
         np.testing.assert_allclose(np.frombuffer(dev.cloud, np.float32),

@@ -23,13 +23,19 @@ def onnx_model(tiny_checkpoint, tmp_path_factory):
     return out
 
 
-def test_onnxruntime_matches_pytorch(onnx_model, tiny_estimator, sample_rgb):
+def test_onnxruntime_matches_pytorch_end_to_end(onnx_model, tiny_checkpoint, sample_rgb):
+    """Same post-processing in both engines: only the graph's arithmetic differs (<= 1e-4)."""
+    from clip_depth_ros.inference import DepthEstimator
     ort = OnnxDepthEstimator(onnx_model)
     assert ort.network_size == (352, 464)
-    ours = tiny_estimator.predict(sample_rgb)
-    theirs = ort.predict(sample_rgb)
-    assert theirs.shape == ours.shape == (480, 640)
-    assert np.max(np.abs(theirs - ours) / ours) < 1e-3
+    torch_engine = DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu',
+                                                  precision='fp32')
+    for focal in (None, 300.0):
+        ours = torch_engine.predict(sample_rgb, focal_px=focal)
+        theirs = ort.predict(sample_rgb, focal_px=focal)
+        assert theirs.shape == ours.shape == (480, 640)
+        assert np.max(np.abs(theirs - ours) / ours) <= 1e-4
+    assert ort.random_clip_weights
 
 
 def test_onnx_refuses_other_frame_sizes(onnx_model):

@@ -87,7 +87,7 @@ def test_output_has_input_size_and_range(tiny_estimator, height, width):
 
 def test_network_size_keeps_aspect_ratio():
     assert network_size(480, 640, 352, 16) == (352, 464)
-    assert network_size(375, 1242, 352, 16) == (352, 1168)
+    assert network_size(375, 1242, 352, 16, max_tokens=4096) == (352, 1168)
     with pytest.raises(ValueError):
         network_size(0, 640, 352, 16)
 

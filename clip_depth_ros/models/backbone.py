@@ -21,8 +21,10 @@ import torch.nn.functional as F
 _CONFIG_DIR = Path(__file__).resolve().parent.parent / 'model_configs'
 open_clip.add_model_config(_CONFIG_DIR)
 
-# CLIP's BPE vocabulary puts <start_of_text>, <end_of_text> at its last two ids.
-_SOT_FROM_END, _EOT_FROM_END = 2, 1
+# Set on a CLIP built without weights, and stored in safetensors saved from it, so random weights
+# stay recognisable after a round trip through a file (clip-depth-init, training smoke tests).
+RANDOM_ATTR = 'clip_depth_random_init'
+_META_RANDOM = 'clip_depth_ros.random_init'
 
 
 class BackboneError(RuntimeError):
@@ -32,24 +34,43 @@ class BackboneError(RuntimeError):
 def create_clip(name: str, pretrained: Optional[str]) -> nn.Module:
     """Build an open_clip model; `pretrained` is a tag ('openai'), a weights file, or None."""
     if name not in open_clip.list_models():
-        raise BackboneError(f'unknown open_clip model {name!r}')
+        raise BackboneError(f'backbone: unknown open_clip model {name!r}')
     if pretrained and os.path.sep in pretrained and not os.path.isfile(pretrained):
-        raise BackboneError(f'CLIP weights file not found: {pretrained}')
+        raise BackboneError(f'pretrained: CLIP weights file not found: {pretrained}')
     try:
+        # open_clip warns on the root logger for random weights; we say it ourselves, plainly.
         model = open_clip.create_model(name, pretrained=pretrained or None, weights_only=True)
     except RuntimeError as e:
         # open_clip raises RuntimeError for unknown tags, failed downloads and bad state dicts.
-        raise BackboneError(f'cannot load CLIP {name!r} with weights {pretrained!r}: {e}') from e
+        raise BackboneError(f'pretrained: cannot load CLIP {name!r} with weights '
+                            f'{pretrained!r}: {e}') from e
     except OSError as e:
-        raise BackboneError(f'cannot read CLIP weights {pretrained!r} for {name!r}: {e}') from e
+        raise BackboneError(f'pretrained: cannot read CLIP weights {pretrained!r} for '
+                            f'{name!r}: {e}') from e
+    setattr(model, RANDOM_ATTR, weights_are_random(pretrained))
     return model
+
+
+def weights_are_random(pretrained: Optional[str]) -> bool:
+    """True for no weights, and for a weights file saved from a randomly initialised CLIP."""
+    if not pretrained:
+        return True
+    if not (pretrained.endswith('.safetensors') and os.path.isfile(pretrained)):
+        return False
+    from safetensors import safe_open
+    try:
+        with safe_open(pretrained, framework='pt') as f:
+            return (f.metadata() or {}).get(_META_RANDOM) == 'true'
+    except Exception:  # unreadable files fail, with their name, when open_clip loads them
+        return False
 
 
 def save_clip_weights(model: nn.Module, path: Path) -> None:
     """Write a CLIP state dict as safetensors, loadable back through `create_clip(name, path)`."""
     from safetensors.torch import save_file
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(path))
+    random_init = bool(getattr(model, RANDOM_ATTR, False))
+    save_file(state, str(path), metadata={_META_RANDOM: 'true' if random_init else 'false'})
 
 
 class FrozenClip(nn.Module):
@@ -61,7 +82,7 @@ class FrozenClip(nn.Module):
         needed = ('conv1', 'class_embedding', 'positional_embedding', 'ln_pre', 'transformer')
         if not all(hasattr(visual, a) for a in needed):
             raise BackboneError(
-                f'{type(visual).__name__} is not an open_clip VisionTransformer; '
+                f'backbone: {type(visual).__name__} is not an open_clip VisionTransformer; '
                 'only native open_clip ViT backbones are supported')
         self.name = name
         self.clip = clip
@@ -71,7 +92,7 @@ class FrozenClip(nn.Module):
         self._text = text
         n_blocks = len(visual.transformer.resblocks)
         if max(taps) > n_blocks:
-            raise BackboneError(f'tap {max(taps)} exceeds the {n_blocks} blocks of the ViT')
+            raise BackboneError(f'taps: tap {max(taps)} exceeds the {n_blocks} blocks of the ViT')
         self.taps = tuple(taps)
         self.patch_size: int = _pair(visual.conv1.kernel_size)[0]
         self.vision_width: int = visual.conv1.out_channels
@@ -82,6 +103,8 @@ class FrozenClip(nn.Module):
         std = getattr(visual, 'image_std', None) or open_clip.OPENAI_DATASET_STD
         self.image_mean: Tuple[float, ...] = tuple(float(v) for v in mean)
         self.image_std: Tuple[float, ...] = tuple(float(v) for v in std)
+        self.random_weights: bool = bool(getattr(clip, RANDOM_ATTR, False))
+        self.special_token_ids: Optional[Tuple[int, int]] = _special_token_ids(name)
         self._pos_cache: Dict[Tuple[int, int, torch.device, torch.dtype], torch.Tensor] = {}
 
     def train(self, mode: bool = True) -> 'FrozenClip':
@@ -155,10 +178,13 @@ class FrozenClip(nn.Module):
 
     # -- text ---------------------------------------------------------------------------------
     def special_token_embeddings(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Return the frozen (SOS, EOS) token embeddings, each (text_width,)."""
+        """Return the frozen (SOS, EOS) token embeddings, each (text_width,), by tokenizer id."""
+        if self.special_token_ids is None:
+            raise BackboneError(f'the tokenizer of {self.name!r} has no start/end-of-text '
+                                'tokens: use mirror_sos_eos: false')
         weight = self._text.token_embedding.weight
-        vocab = weight.shape[0]
-        return weight[vocab - _SOT_FROM_END], weight[vocab - _EOT_FROM_END]
+        sot, eot = self.special_token_ids
+        return weight[sot], weight[eot]
 
     def encode_embeddings(self, embeddings: torch.Tensor, pool_index: int) -> torch.Tensor:
         """
@@ -193,6 +219,16 @@ class FrozenClip(nn.Module):
         tokenizer = open_clip.get_tokenizer(self.name)
         tokens = tokenizer(list(texts)).to(self._text.token_embedding.weight.device)
         return self.clip.encode_text(tokens)
+
+
+def _special_token_ids(name: str) -> Optional[Tuple[int, int]]:
+    """(start, end) of text ids from the model's own tokenizer; None when it has neither."""
+    tokenizer = open_clip.get_tokenizer(name)
+    sot = getattr(tokenizer, 'sot_token_id', None)
+    eot = getattr(tokenizer, 'eot_token_id', None)
+    if isinstance(sot, int) and isinstance(eot, int):
+        return sot, eot
+    return None
 
 
 def _pair(value) -> Tuple[int, int]:

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Dict, Optional
 
 from clip_depth_ros.config import ModelConfig
-from clip_depth_ros.models.backbone import FrozenClip
+from clip_depth_ros.models.backbone import BackboneError, FrozenClip
 from clip_depth_ros.models.decoder import DepthDecoder
 from clip_depth_ros.models.mirror import Mirror
+from clip_depth_ros.transforms import logits_to_depth
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -26,6 +27,19 @@ class ClipDepth(nn.Module):
         self.backbone = backbone
         self.mirror: Optional[Mirror] = None
         if not config.prompt:
+            # Refused here, at build (and checkpoint load), not at the first prediction.
+            positions = config.mirror_tokens + (2 if config.mirror_sos_eos else 0)
+            if positions > backbone.context_length:
+                raise BackboneError(
+                    f'mirror_tokens: {config.mirror_tokens}'
+                    + (' + SOS/EOS' if config.mirror_sos_eos else '')
+                    + f' exceed the text context of {backbone.name!r} '
+                    f'({backbone.context_length} positions)')
+            if config.mirror_sos_eos and backbone.special_token_ids is None:
+                raise BackboneError(
+                    f'mirror_sos_eos: the tokenizer of {backbone.name!r} has no start/end-of-'
+                    'text tokens; set mirror_sos_eos to false (mirror only, pooled at its '
+                    'last token)')
             self.mirror = Mirror(config.mirror_tokens, backbone.text_width,
                                  config.mirror_init_std)
         self.decoder = DepthDecoder(
@@ -57,10 +71,15 @@ class ClipDepth(nn.Module):
             out = F.interpolate(out, size=images.shape[-2:], mode='bilinear', align_corners=False)
         return out
 
+    @property
+    def random_clip_weights(self) -> bool:
+        """True when the frozen CLIP has random weights: its depth means nothing."""
+        return self.backbone.random_weights
+
     def depth_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        """Logits -> metres in (min_depth_m, max_depth_m], computed in float32."""
-        depth = self.config.max_depth_m * torch.sigmoid(logits.float())
-        return depth.clamp_min(self.config.min_depth_m)
+        """Logits -> canonical metres in [min_depth_m, max_depth_m], float32, at their size."""
+        return logits_to_depth(logits, tuple(logits.shape[-2:]), self.config.max_depth_m,
+                               self.config.min_depth_m)
 
     def forward(self, images: torch.Tensor, query: Optional[torch.Tensor] = None) -> torch.Tensor:
         """(B, 3, H, W) normalised -> (B, 1, H, W) metres; pass a cached `query` at inference."""
