@@ -1,11 +1,11 @@
 # Copyright 2026 The clip_depth_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""A one-frame mailbox: the newest frame replaces the pending one, so inference never queues."""
+"""One-frame mailboxes: the newest frame replaces the pending one, so inference never queues."""
 
 from __future__ import annotations
 
 import threading
-from typing import Generic, Optional, TypeVar
+from typing import Callable, Dict, Generic, Hashable, List, Optional, Sequence, TypeVar
 
 T = TypeVar('T')
 
@@ -46,3 +46,67 @@ class LatestSlot(Generic[T]):
         with self._cond:
             self._closed = False
             self._item = None
+
+
+class FrameSlots(Generic[T]):
+    """
+    One newest-frame slot per camera, and one condition the inference thread waits on.
+
+    `take` hands out a batch: the pending camera served least recently, together with every
+    other pending camera of the same batch key (frame size). A camera with a frame is
+    therefore served at the latest after each other key has had one turn, however fast the
+    other cameras are: a 5 Hz camera next to a 30 Hz one keeps its rate.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self._cond = threading.Condition()
+        self._items: Dict[str, Optional[T]] = dict.fromkeys(names)
+        self._served: Dict[str, int] = {n: -1 for n in names}
+        self._turn = 0
+        self._closed = False
+        self.dropped: Dict[str, int] = dict.fromkeys(names, 0)
+
+    @property
+    def names(self) -> List[str]:
+        return list(self._items)
+
+    def put(self, name: str, item: T) -> bool:
+        """Store `item` as `name`'s newest frame; return True if it replaced an unread one."""
+        with self._cond:
+            replaced = self._items[name] is not None
+            if replaced:
+                self.dropped[name] += 1
+            self._items[name] = item
+            self._cond.notify()
+            return replaced
+
+    def take(self, key: Callable[[str], Hashable] = lambda name: None,
+             timeout: Optional[float] = None) -> Optional[Dict[str, T]]:
+        """Wait for a frame; return {camera: item} for one batch, or None on timeout/close."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._closed or any(
+                v is not None for v in self._items.values()), timeout)
+            pending = [n for n, v in self._items.items() if v is not None]
+            if not pending:
+                return None
+            first = min(pending, key=lambda n: self._served[n])
+            batch_key = key(first)
+            chosen = [n for n in pending if n == first or key(n) == batch_key]
+            self._turn += 1
+            out = {}
+            for n in chosen:
+                out[n], self._items[n] = self._items[n], None
+                self._served[n] = self._turn
+            return out
+
+    def close(self) -> None:
+        """Wake the waiter; later `take` calls return what is left, then None."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def reopen(self) -> None:
+        with self._cond:
+            self._closed = False
+            for n in self._items:
+                self._items[n] = None

@@ -3,7 +3,9 @@
 """
 Pinhole geometry and organized point clouds, laid out as depth_image_proc lays them out.
 
-Points are in the optical frame (x right, y down, z forward), invalid = NaN.
+Points are in the optical frame (x right, y down, z forward), invalid = NaN. Depth follows
+REP 117: NaN = invalid, +Inf = farther than the range; a cloud has no point at infinity, so
+both are NaN there.
 """
 
 from __future__ import annotations
@@ -49,8 +51,16 @@ class Intrinsics:
 
     @classmethod
     def from_camera_info(cls, k: Sequence[float], p: Sequence[float], width: int,
-                         height: int) -> 'Intrinsics':
-        """Use the projection matrix P, or K when P is all zero (DESIGN section 2)."""
+                         height: int, binning_x: int = 0, binning_y: int = 0,
+                         roi: Optional[Tuple[int, int, int, int]] = None) -> 'Intrinsics':
+        """
+        Intrinsics of the image the camera publishes, as image_geometry computes them.
+
+        Uses P, or K when P is all zero (DESIGN section 2). `width`, `height` are the
+        calibrated (full) size; `roi` = (x_offset, y_offset, width, height), all zero = full
+        frame. Binning and ROI rescale and shift the matrix and shrink the grid, as
+        PinholeCameraModel's reduced resolution does.
+        """
         p = np.asarray(p, dtype=np.float64).reshape(-1)
         k = np.asarray(k, dtype=np.float64).reshape(-1)
         if p.size == 12 and np.any(p != 0):
@@ -67,7 +77,19 @@ class Intrinsics:
                                     f'fx={fx}, fy={fy}')
         if width <= 0 or height <= 0:
             raise InvalidIntrinsics(f'camera_info has no image size ({width}x{height})')
-        return cls(float(fx), float(fy), float(cx), float(cy), int(width), int(height))
+        bx, by = int(binning_x) or 1, int(binning_y) or 1  # 0 = no binning, as 1
+        x0, y0, roi_w, roi_h = (int(v) for v in (roi or (0, 0, 0, 0)))
+        if (x0, y0, roi_w, roi_h) == (0, 0, 0, 0):
+            roi_w, roi_h = width, height
+        if roi_w <= 0 or roi_h <= 0 or x0 < 0 or y0 < 0 or x0 + roi_w > width \
+                or y0 + roi_h > height:
+            raise InvalidIntrinsics(f'camera_info roi {x0},{y0} {roi_w}x{roi_h} is not inside '
+                                    f'the {width}x{height} image')
+        if roi_w < bx or roi_h < by:
+            raise InvalidIntrinsics(f'camera_info binning {bx}x{by} leaves no pixel of the '
+                                    f'{roi_w}x{roi_h} roi')
+        return cls(float(fx / bx), float(fy / by), float((cx - x0) / bx),
+                   float((cy - y0) / by), roi_w // bx, roi_h // by)
 
     def check_image_size(self, width: int, height: int) -> None:
         if (width, height) != (self.width, self.height):
@@ -76,18 +98,25 @@ class Intrinsics:
 
 
 def mask_range(depth_m: np.ndarray, max_range_m: float) -> np.ndarray:
-    """Copy of `depth_m` with NaN wherever it is non-finite, <= 0 or beyond `max_range_m`."""
+    """Copy of `depth_m` as REP 117 says: +Inf beyond `max_range_m`, NaN if not finite or <= 0."""
     out = np.array(depth_m, dtype=np.float32, copy=True)
     with np.errstate(invalid='ignore'):
-        out[~(np.isfinite(out) & (out > 0) & (out <= max_range_m))] = np.nan
+        finite = np.isfinite(out)
+        out[finite & (out > max_range_m)] = np.inf
+        out[~finite | (out <= 0)] = np.nan
     return out
+
+
+def _cloud_z(z: np.ndarray) -> np.ndarray:
+    """Cloud depth: a point at +Inf does not exist, so every non-finite depth becomes NaN."""
+    return np.where(np.isfinite(z), z, np.float32(np.nan)).astype(np.float32, copy=False)
 
 
 def unproject(depth_m: np.ndarray, intr: Intrinsics, stride: int = 1) -> np.ndarray:
     """(H, W) metres -> (ceil(H/s), ceil(W/s), 3) float32 XYZ, keeping the grid organized."""
     if stride < 1:
         raise ValueError(f'stride must be >= 1, got {stride}')
-    z = depth_m[::stride, ::stride].astype(np.float32, copy=False)
+    z = _cloud_z(depth_m[::stride, ::stride])
     v = np.arange(0, depth_m.shape[0], stride, dtype=np.float32)
     u = np.arange(0, depth_m.shape[1], stride, dtype=np.float32)
     x = (u[None, :] - np.float32(intr.cx)) * z / np.float32(intr.fx)
@@ -126,8 +155,10 @@ def pack_cloud(xyz: np.ndarray, rgb: Optional[np.ndarray] = None) -> bytes:
 
 def mask_range_torch(depth_m: torch.Tensor, max_range_m: float) -> torch.Tensor:
     """Torch twin of `mask_range`, on the tensor's device."""
-    valid = torch.isfinite(depth_m) & (depth_m > 0) & (depth_m <= max_range_m)
-    return torch.where(valid, depth_m, torch.full_like(depth_m, float('nan')))
+    finite = torch.isfinite(depth_m)
+    out = torch.where(finite & (depth_m > max_range_m),
+                      torch.full_like(depth_m, float('inf')), depth_m)
+    return torch.where(~finite | (depth_m <= 0), torch.full_like(depth_m, float('nan')), out)
 
 
 def pack_cloud_torch(depth_m: torch.Tensor, intr: Intrinsics,
@@ -139,6 +170,7 @@ def pack_cloud_torch(depth_m: torch.Tensor, intr: Intrinsics,
     host receives one finished buffer.
     """
     z = depth_m[::stride, ::stride].float()
+    z = torch.where(torch.isfinite(z), z, torch.full_like(z, float('nan')))
     v = torch.arange(0, depth_m.shape[0], stride, device=z.device, dtype=torch.float32)
     u = torch.arange(0, depth_m.shape[1], stride, device=z.device, dtype=torch.float32)
     x = (u[None, :] - intr.cx) * z / intr.fx

@@ -65,8 +65,9 @@ def test_unproject_with_stride_is_organized():
 
 
 def test_mask_range():
-    out = geometry.mask_range(np.array([0.0, 1.0, 5.0, np.inf, -1.0], np.float32), 4.0)
-    assert np.isnan(out[[0, 2, 3, 4]]).all() and out[1] == 1.0
+    out = geometry.mask_range(np.array([0.0, 1.0, 5.0, np.inf, -1.0, np.nan], np.float32), 4.0)
+    # REP 117: beyond the range +Inf, invalid (non-finite, <= 0) NaN.
+    assert np.isnan(out[[0, 3, 4, 5]]).all() and out[1] == 1.0 and out[2] == np.inf
 
 
 def test_pack_cloud_layout():

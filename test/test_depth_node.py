@@ -74,10 +74,16 @@ class Rig:
         self.compressed_pub = g.publisher(CompressedImage, f'{ns}/image/compressed')
         self.info_pub = g.publisher(CameraInfo, f'{ns}/camera_info')
         self.node.autostart()
-        wait_for(lambda: self.node._subs and self.node._subs[0].get_publisher_count() > 0
-                 and self.node._subs[1].get_publisher_count() > 0, what='input discovery')
-        wait_for(lambda: all(p.get_subscription_count() > 0 for name, p in
-                             self.node._pubs.items() if name != 'colormap'),
+        self.wait_for_discovery()
+
+    def wait_for_discovery(self):
+        # input_qos auto: the probe's publishers are reliable, so the node ends up reliable.
+        node = self.node
+        wait_for(lambda: node.input_subscriptions() and all(
+            s.get_publisher_count() > 0 for s in node.input_subscriptions())
+            and set(node.input_qos().values()) == {'reliable'}, what='input discovery')
+        wait_for(lambda: all(p.get_subscription_count() > 0 for pubs in node._pubs.values()
+                             for name, p in pubs.items() if name != 'colormap'),
                  what='output discovery')
 
     def send_info(self, info):
@@ -95,13 +101,15 @@ class Rig:
                  what=f'output for stamp {stamp.sec}')
         return next(m for m in bucket if m.header.stamp == stamp)
 
-    def latest_status(self, predicate, timeout=10.0):
+    def latest_status(self, predicate, timeout=10.0, name=': depth'):
+        """Return the newest status named `...{name}` of this rig's node satisfying `predicate`."""
         found = []
 
         def check():
             for arr in reversed(self.diag):
                 for st in arr.status:
-                    if st.name.startswith(self.ns + '/') and predicate(st):
+                    if st.name.startswith(self.ns + '/') and st.name.endswith(name) \
+                            and predicate(st):
                         found.append(st)
                         return True
             return False
@@ -114,8 +122,14 @@ class Rig:
 
 
 @pytest.fixture(scope='module')
-def rig(tiny_checkpoint):
-    r = Rig(tiny_checkpoint, max_range=5.0)
+def max_range(tiny_estimator):
+    """Pick a range that cuts about half of the untrained model's (nearly flat) depth."""
+    return float(np.median(tiny_estimator.predict(rgb_frame(1), focal_px=P[0])))
+
+
+@pytest.fixture(scope='module')
+def rig(tiny_checkpoint, max_range):
+    r = Rig(tiny_checkpoint, max_range=max_range)
     r.send_info(camera_info(header()))
     yield r
     r.close()
@@ -139,17 +153,17 @@ def raw_image(rgb, hdr, encoding='rgb8', pad=0, bigendian=False):
                  step=rows.shape[1], data=rows.tobytes())
 
 
-def test_depth_image_follows_the_conventions(rig, tiny_estimator):
+def test_depth_image_follows_the_conventions(rig, tiny_estimator, max_range):
     rgb = rgb_frame(1)
     hdr = header()
     msg = rig.send(raw_image(rgb, hdr))
     assert msg.encoding == '32FC1' and (msg.height, msg.width) == (H, W)
     assert msg.header.frame_id == hdr.frame_id and msg.header.stamp == hdr.stamp
     depth = conversions.image_to_depth(msg)
-    expected = tiny_estimator.predict(rgb)
-    valid = expected <= 5.0
+    expected = tiny_estimator.predict(rgb, focal_px=P[0])  # camera_info's focal, P's fx
+    valid = expected <= max_range
     assert valid.any() and (~valid).any(), 'max_range should cut some pixels for this test'
-    assert np.isnan(depth[~valid]).all()
+    assert np.isposinf(depth[~valid]).all()  # REP 117: beyond the range is +Inf
     np.testing.assert_allclose(depth[valid], expected[valid], rtol=1e-5)
     assert not (depth == 0).any()
     wait_for(lambda: any(m.header.stamp == hdr.stamp for m in rig.info), what='camera_info')
@@ -173,7 +187,10 @@ def test_point_cloud_layout_and_values(rig):
     x, y, z = words[..., 0], words[..., 1], words[..., 2]
     v, u = np.mgrid[0:H, 0:W].astype(np.float64)
     fx, cx, fy, cy = P[0], P[2], P[5], P[6]
-    np.testing.assert_array_equal(np.isnan(z), np.isnan(depth))
+    # depth: +Inf beyond the range, NaN invalid (REP 117); the cloud has NaN for both.
+    assert np.isfinite(depth).any() and np.isposinf(depth).any()
+    np.testing.assert_array_equal(np.isnan(z), ~np.isfinite(depth))
+    depth = np.where(np.isfinite(depth), depth, np.nan)
     np.testing.assert_allclose(z, depth, equal_nan=True)
     np.testing.assert_allclose(x, (u - cx) * depth / fx, rtol=1e-5, atol=1e-6, equal_nan=True)
     np.testing.assert_allclose(y, (v - cy) * depth / fy, rtol=1e-5, atol=1e-6, equal_nan=True)
@@ -251,7 +268,8 @@ def test_bad_inputs_leave_node_serving(rig):
                           and st.level == DiagnosticStatus.WARN)
         ok = raw_image(rgb_frame(6), header())
         rig.send(ok)
-    assert rig.node.problems.get('image') is None  # the good frame cleared it
+    assert not [k for k, _ in rig.node.cameras[0].problems.active()
+                if k.startswith('image.')]  # the good frame cleared them
     rig.send(good)
 
 
@@ -296,7 +314,8 @@ def test_compressed_input(tiny_checkpoint, tiny_estimator):
             decoded = np.asarray(PILImage.open(io.BytesIO(enc.tobytes())).convert('RGB'))
             if fmt == 'png':
                 assert np.array_equal(decoded, rgb)
-            expected = geometry.mask_range(tiny_estimator.predict(decoded), 10.0)
+            expected = geometry.mask_range(
+                tiny_estimator.predict(decoded, focal_px=P[0]), 10.0)
             tol = 1e-5 if fmt == 'png' else 0.02
             np.testing.assert_allclose(depth, expected, rtol=tol)
         wait_for(lambda: rig.points, what='strided cloud')
@@ -323,7 +342,7 @@ def test_flood_is_dropped_not_queued(tiny_checkpoint):
         time.sleep(1.0)
         got = len(rig.depth)
         assert 0 < got < n
-        assert rig.node.slot.dropped > 0
+        assert rig.node.slots.dropped[''] > 0
         compute = rig.node.compute_ms.summary()['median_ms']
         latency = rig.node.end_to_end_ms.summary()
         # A queue would make each frame wait for all earlier ones: after 2 s of 100 Hz input
@@ -331,7 +350,7 @@ def test_flood_is_dropped_not_queued(tiny_checkpoint):
         assert latency['median_ms'] < 3 * compute + 500, (latency, compute)
         values = {kv.key: kv.value for kv in rig.latest_status(
             lambda st: int({kv.key: kv.value for kv in st.values}['dropped_frames']) > 0).values}
-        assert int(values['dropped_frames']) == rig.node.slot.dropped
+        assert int(values['dropped_frames']) == rig.node.slots.dropped['']
     finally:
         rig.close()
 
@@ -339,9 +358,9 @@ def test_flood_is_dropped_not_queued(tiny_checkpoint):
 def test_colormap_only_for_subscribers(rig):
     hdr = header()
     rig.send(raw_image(rgb_frame(11), hdr))
-    assert rig.node._pubs['colormap'].get_subscription_count() == 0
+    assert rig.node._pubs['']['colormap'].get_subscription_count() == 0
     views = rig.graph.record(Image, f'{rig.ns}/depth/colormap')
-    wait_for(lambda: rig.node._pubs['colormap'].get_subscription_count() > 0,
+    wait_for(lambda: rig.node._pubs['']['colormap'].get_subscription_count() > 0,
              what='colormap subscriber')
     hdr = header()
     rig.send(raw_image(rgb_frame(11), hdr))
@@ -350,5 +369,8 @@ def test_colormap_only_for_subscribers(rig):
     assert view.encoding == 'bgr8' and (view.height, view.width, view.step) == (H, W, W * 3)
     assert view.header.frame_id == hdr.frame_id
     values = {kv.key for kv in rig.latest_status(lambda st: True).values}
-    assert {'input_rate_hz', 'output_rate_hz', 'dropped_frames', 'compute_median_ms',
-            'end_to_end_latency_median_ms', 'device', 'model', 'camera_info'} <= values
+    assert {'input_rate_hz', 'output_rate_hz', 'dropped_frames', 'end_to_end_latency_median_ms',
+            'camera_info', 'image_topic', 'focal_px'} <= values
+    model = {kv.key for kv in rig.latest_status(lambda st: True, name=': model').values}
+    assert {'compute_median_ms', 'device', 'model', 'precision', 'precision_reason',
+            'batch_sizes'} <= model

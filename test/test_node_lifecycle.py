@@ -47,9 +47,10 @@ def test_lifecycle_through_services(tiny_checkpoint):
         assert node.estimator is not None
         assert state_of(graph) == State.PRIMARY_STATE_INACTIVE
         assert change(graph, Transition.TRANSITION_ACTIVATE)
-        assert state_of(graph) == State.PRIMARY_STATE_ACTIVE and len(node._subs) == 2
+        assert state_of(graph) == State.PRIMARY_STATE_ACTIVE
+        assert len(node.input_subscriptions()) == 2
         assert change(graph, Transition.TRANSITION_DEACTIVATE)
-        assert node._subs == [] and node._worker is None
+        assert node.input_subscriptions() == [] and node._worker is None
         assert change(graph, Transition.TRANSITION_CLEANUP)
         assert node.estimator is None
         assert state_of(graph) == State.PRIMARY_STATE_UNCONFIGURED

@@ -3,35 +3,41 @@
 """
 depth_node: camera images in; depth, camera_info, point cloud, colour map and diagnostics out.
 
-A managed (lifecycle) node: configure loads the model, activate subscribes and starts the
-inference thread, deactivate unsubscribes, cleanup frees the model. Inference runs on its own
-thread on the newest frame only; frames that arrive while it is busy replace the pending one.
+A managed (lifecycle) node serving one camera or several (`cameras`) with one model: configure
+loads the model, activate subscribes and starts the inference thread, deactivate unsubscribes,
+cleanup frees the model. Each camera keeps its newest frame as serialized bytes (a dropped
+frame costs nothing but the copy DDS already made); the inference thread takes the newest
+frames, deserializes and decodes only those, and runs frames of the same size as one batch.
+The per-camera logic lives in `clip_depth_ros.camera_stream`; this module wires topics to it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import os
 import threading
 import time
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from clip_depth_ros import geometry
+from clip_depth_ros.camera_stream import CameraStream, ERROR, OK, WARN
 from clip_depth_ros.colormap import colorize_depth
-from clip_depth_ros.config import ConfigError, NodeConfig
-from clip_depth_ros.frame_slot import LatestSlot
-from clip_depth_ros.health import LatencyStats, ProblemLog, RateMeter
+from clip_depth_ros.config import CameraConfig, ConfigError, NodeConfig
+from clip_depth_ros.frame_limits import FrameRejected
+from clip_depth_ros.frame_slot import FrameSlots
+from clip_depth_ros.health import LatencyStats, ProblemLog
 from clip_depth_ros.pipeline import depth_and_cloud
 from clip_depth_ros.ros import conversions
-from clip_depth_ros.ros.parameters import declarations
+from clip_depth_ros.ros.parameters import (camera_config, camera_declarations, declarations,
+                                           names as parameter_names)
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import HistoryPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
@@ -39,10 +45,26 @@ from std_msgs.msg import Header
 # slow subscriber never makes us buffer many large messages.
 OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2,
                         reliability=ReliabilityPolicy.RELIABLE)
+QOS_NAMES = {ReliabilityPolicy.RELIABLE: 'reliable', ReliabilityPolicy.BEST_EFFORT: 'best_effort'}
+# auto QoS: the graph is read again this often, and at once after a match or QoS mismatch.
+QOS_RECHECK_S = 1.0
+
+
+def matching_reliability(offered: List[ReliabilityPolicy]) -> ReliabilityPolicy:
+    """
+    Choose the reliability to request from publishers offering `offered`, as rosbag2 does.
+
+    Reliable when every publisher is reliable (a best-effort reader of a reliable camera in
+    another process loses most fragmented frames); best effort when any publisher is (a
+    reliable reader would not match it) or none is known yet (best effort matches any).
+    """
+    if offered and all(r == ReliabilityPolicy.RELIABLE for r in offered):
+        return ReliabilityPolicy.RELIABLE
+    return ReliabilityPolicy.BEST_EFFORT
 
 
 class DepthNode(LifecycleNode):
-    """The glue between camera topics and DepthEstimator; the logic lives in the core."""
+    """The glue between camera topics and one DepthEstimator; the logic lives in the core."""
 
     def __init__(self, node_name: str = 'depth_node', **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
@@ -50,35 +72,68 @@ class DepthNode(LifecycleNode):
         self.config = self._read_config()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.estimator = None
-        self.problems = ProblemLog()
-        self.slot: LatestSlot[Tuple[Any, float]] = LatestSlot()
-        self.input_rate, self.output_rate = RateMeter(), RateMeter()
-        # compute: the model plus depth masking and cloud packing (on the model's device).
-        self.compute_ms, self.end_to_end_ms = LatencyStats(), LatencyStats()
-        # Where the rest of the time goes: waiting for the worker, and publishing.
-        self.wait_ms, self.publish_ms = LatencyStats(), LatencyStats()
-        self.frames_out = 0
-        self._camera_info: Optional[CameraInfo] = None
-        self._subs: list = []
-        self._pubs: dict = {}
+        self.problems = ProblemLog()  # the model's; each camera keeps its own
+        self.cameras = [CameraStream(c, self.config.input_timeout,
+                                     self.config.input_error_timeout, self._warn)
+                        for c in self._camera_configs()]
+        self._by_name = {cam.name: cam for cam in self.cameras}
+        for cam in self.cameras:
+            cam.image_topic = self.resolve_topic_name(self._image_topic(cam.config))
+            cam.info_topic = self.resolve_topic_name(cam.config.camera_info)
+            cam.depth_topic = self.resolve_topic_name(f'{cam.config.output_prefix}/image')
+        self.slots: FrameSlots[Tuple[bytes, float]] = FrameSlots([c.name for c in self.cameras])
+        self._limits = self.config.frame_limits()
+        # compute: the model plus depth masking and cloud packing, per batch.
+        self.compute_ms = LatencyStats()
+        self.batch_sizes: Dict[int, int] = {}
+        self.last_batch_size = 0
+        self._lifecycle, self._reason = 'unconfigured', 'waiting for configure'
+        self._configure_error = ''
+        self._subs: Dict[Tuple[str, str], Tuple[Any, ReliabilityPolicy]] = {}
+        self._pubs: Dict[str, Dict[str, Any]] = {}
         self._worker: Optional[threading.Thread] = None
+        self._qos_timer = None
+        self._qos_dirty = False
+        self._qos_checked_s = 0.0
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._diag_timer = self.create_timer(self.config.diagnostics_period,
                                              self.publish_diagnostics)
 
     # -- parameters -----------------------------------------------------------------------
     def _read_config(self) -> NodeConfig:
-        values = {f.name: self.get_parameter(f.name).value
-                  for f in dataclasses.fields(NodeConfig)}
-        return NodeConfig(**values)
+        return NodeConfig(**{name: self.get_parameter(name).value
+                             for name in parameter_names()})
+
+    def _camera_configs(self) -> List[CameraConfig]:
+        cfg = self.config
+        if not cfg.cameras:
+            return [CameraConfig(transport=cfg.input_transport)]
+        out = []
+        for name in cfg.cameras:
+            decls = camera_declarations(name, cfg.input_transport)
+            self.declare_parameters('', decls)
+            out.append(camera_config(name, {n: self.get_parameter(n).value
+                                            for n, _, _ in decls}))
+        return out
 
     def _on_set_parameters(self, params: list) -> SetParametersResult:
-        changes = {p.name: p.value for p in params if p.type_ != Parameter.Type.NOT_SET}
+        # Only the node's own parameters go into NodeConfig; rclpy's (use_sim_time, QoS
+        # overrides) and the per-camera ones are rclpy's to check.
+        own = set(parameter_names())
+        changes = {p.name: p.value for p in params
+                   if p.name in own and p.type_ != Parameter.Type.NOT_SET}
+        if not changes:
+            return SetParametersResult(successful=True)
         try:
-            candidate = dataclasses.replace(self.config, **changes)
-        except (ConfigError, TypeError) as e:
+            values = {name: getattr(self.config, name) for name in own}
+            values.update(changes)
+            candidate = NodeConfig(**values)
+        except (ConfigError, TypeError, ValueError) as e:
             return SetParametersResult(successful=False, reason=str(e))
         self.config = candidate
+        self._limits = candidate.frame_limits()
+        for cam in self.cameras:
+            cam.set_timeouts(candidate.input_timeout, candidate.input_error_timeout)
         return SetParametersResult(successful=True)
 
     def autostart(self) -> None:
@@ -90,84 +145,109 @@ class DepthNode(LifecycleNode):
 
     # -- lifecycle ------------------------------------------------------------------------
     def on_configure(self, state: State) -> TransitionCallbackReturn:
-        from clip_depth_ros.checkpoint import CheckpointError
-        from clip_depth_ros.inference import DepthEstimator
-
         cfg = self.config
         if not cfg.checkpoint:
             return self._fail_configure('parameter "checkpoint" is empty: set it to a '
                                         'checkpoint directory (see clip-depth-init)')
         try:
-            if cfg.checkpoint.endswith('.onnx'):
-                from clip_depth_ros.export import OnnxDepthEstimator
-                self.estimator = OnnxDepthEstimator(cfg.checkpoint)
-            else:
-                self.estimator = DepthEstimator.from_checkpoint(
-                    cfg.checkpoint, device=cfg.device or None, precision=cfg.precision,
-                    clip_weights=cfg.clip_weights or None)
-        except (CheckpointError, ConfigError, OSError, RuntimeError) as e:
-            return self._fail_configure(f'cannot load checkpoint {cfg.checkpoint!r}: {e}')
+            self.estimator = self._load_estimator(cfg)
+            if self.estimator.device.type == 'cpu':
+                import torch
+                torch.set_num_threads(cfg.inference_threads(os.cpu_count() or 1))
+            for cam in self.cameras:
+                prefix = cam.config.output_prefix
+                self._pubs[cam.name] = {
+                    'depth': self.create_lifecycle_publisher(Image, f'{prefix}/image',
+                                                             OUTPUT_QOS),
+                    'info': self.create_lifecycle_publisher(CameraInfo, f'{prefix}/camera_info',
+                                                            OUTPUT_QOS),
+                    'points': self.create_lifecycle_publisher(PointCloud2, f'{prefix}/points',
+                                                              OUTPUT_QOS),
+                    'colormap': self.create_lifecycle_publisher(Image, f'{prefix}/colormap',
+                                                                OUTPUT_QOS),
+                }
+        except Exception as e:  # any failure: one line with its type, ERROR on diagnostics
+            self._release_model()
+            return self._fail_configure(f'cannot load checkpoint {cfg.checkpoint!r}: '
+                                        f'{type(e).__name__}: {e}')
         self.problems.clear('model')
-        if self.estimator.device.type == 'cpu':
-            import torch
-            torch.set_num_threads(cfg.inference_threads(os.cpu_count() or 1))
-        self._pubs = {
-            'depth': self.create_lifecycle_publisher(Image, 'depth/image', OUTPUT_QOS),
-            'info': self.create_lifecycle_publisher(CameraInfo, 'depth/camera_info', OUTPUT_QOS),
-            'points': self.create_lifecycle_publisher(PointCloud2, 'depth/points', OUTPUT_QOS),
-            'colormap': self.create_lifecycle_publisher(Image, 'depth/colormap', OUTPUT_QOS),
-        }
-        self.get_logger().info(f'loaded {self.estimator.model_name} from {cfg.checkpoint} on '
-                               f'{self.estimator.device} ({self.estimator.precision}, '
-                               f'{_threads_note(self.estimator)})')
+        self._configure_error = ''
+        est = self.estimator
+        reason = getattr(est, 'precision_reason', '')
+        self.get_logger().info(
+            f'loaded {est.model_name} from {cfg.checkpoint} on {est.device} '
+            f'({est.precision}{": " + reason if reason else ""}; {_threads_note(est)}) for '
+            f'{len(self.cameras)} camera{"s" if len(self.cameras) != 1 else ""}')
+        if getattr(est, 'random_clip_weights_message', ''):
+            self.get_logger().warning(est.random_clip_weights_message)
+        self._lifecycle = 'inactive'
         return TransitionCallbackReturn.SUCCESS
 
+    @staticmethod
+    def _load_estimator(cfg: NodeConfig):
+        if cfg.checkpoint.endswith('.onnx'):
+            from clip_depth_ros.export import OnnxDepthEstimator
+            return OnnxDepthEstimator(cfg.checkpoint)
+        from clip_depth_ros.inference import DepthEstimator
+        return DepthEstimator.from_checkpoint(cfg.checkpoint, device=cfg.device or None,
+                                              precision=cfg.precision,
+                                              clip_weights=cfg.clip_weights or None)
+
     def _fail_configure(self, message: str) -> TransitionCallbackReturn:
+        self._configure_error = message
         self.problems.report('model', message)
         self.get_logger().error(message)
         return TransitionCallbackReturn.FAILURE
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
-        if self.config.input_transport == 'compressed':
-            image_sub = self.create_subscription(CompressedImage, 'image/compressed',
-                                                 self._on_image, qos_profile_sensor_data)
-        else:
-            image_sub = self.create_subscription(Image, 'image', self._on_image,
-                                                 qos_profile_sensor_data)
-        info_sub = self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info,
-                                            qos_profile_sensor_data)
-        self._subs = [image_sub, info_sub]
-        self.slot.reopen()
+        self.slots.reopen()
+        for cam in self.cameras:
+            cam.restart()
+            for kind in ('image', 'camera_info'):
+                self._subscribe(cam, kind, self._wanted_reliability(cam, kind))
         self._worker = threading.Thread(target=self._run, name='depth_inference', daemon=True)
         self._worker.start()
-        self.get_logger().info(f'listening on {image_sub.topic_name}')
+        self._qos_timer = self.create_timer(0.1, self._check_qos)
+        self._qos_checked_s = time.monotonic()
+        self.get_logger().info('listening on ' + ', '.join(
+            f'{cam.image_topic} ({cam.qos})' for cam in self.cameras))
+        self._lifecycle = 'active'
         return super().on_activate(state)
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         self._stop_inputs()
+        self._lifecycle = 'inactive'
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         self._release_model()
+        self._lifecycle, self._reason = 'unconfigured', 'cleaned up: configure loads the model'
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
         self._stop_inputs()
         self._release_model()
+        self._lifecycle = 'finalized'
+        # Nothing more on /diagnostics: a finalized node has no health to report.
+        self.destroy_timer(self._diag_timer)
         return TransitionCallbackReturn.SUCCESS
 
     def _stop_inputs(self) -> None:
-        for sub in self._subs:
+        if self._qos_timer is not None:
+            self.destroy_timer(self._qos_timer)
+            self._qos_timer = None
+        for sub, _ in self._subs.values():
             self.destroy_subscription(sub)
-        self._subs = []
-        self.slot.close()
+        self._subs = {}
+        self.slots.close()
         if self._worker is not None:
             self._worker.join(timeout=30.0)
             self._worker = None
 
     def _release_model(self) -> None:
-        for pub in self._pubs.values():
-            self.destroy_lifecycle_publisher(pub)
+        for pubs in self._pubs.values():
+            for pub in pubs.values():
+                self.destroy_lifecycle_publisher(pub)
         self._pubs = {}
         device = getattr(self.estimator, 'device', None)
         self.estimator = None
@@ -176,128 +256,243 @@ class DepthNode(LifecycleNode):
             import torch
             torch.cuda.empty_cache()
 
-    # -- callbacks (executor thread): cheap, never block on inference -----------------------
-    def _on_image(self, msg: Any) -> None:
-        self.input_rate.tick()
-        self.slot.put((msg, time.monotonic()))
+    # -- inputs and their QoS (executor thread): cheap, never block on inference ------------
+    @staticmethod
+    def _image_topic(cam: CameraConfig) -> str:
+        return f'{cam.image}/compressed' if cam.transport == 'compressed' else cam.image
 
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_info = msg
+    def _topic(self, cam: CameraStream, kind: str) -> str:
+        return cam.image_topic if kind == 'image' else cam.info_topic
+
+    def _wanted_reliability(self, cam: CameraStream, kind: str) -> ReliabilityPolicy:
+        mode = self.config.input_qos
+        if mode == 'reliable':
+            return ReliabilityPolicy.RELIABLE
+        if mode == 'sensor_data':
+            return ReliabilityPolicy.BEST_EFFORT
+        offered = [info.qos_profile.reliability
+                   for info in self.get_publishers_info_by_topic(self._topic(cam, kind))]
+        return matching_reliability(offered)
+
+    def _subscribe(self, cam: CameraStream, kind: str, reliability: ReliabilityPolicy) -> None:
+        old = self._subs.pop((cam.name, kind), None)
+        if old is not None:
+            self.destroy_subscription(old[0])
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability)
+        events = SubscriptionEventCallbacks(matched=self._graph_changed,
+                                            incompatible_qos=self._graph_changed)
+        if kind == 'image':
+            msg_type = CompressedImage if cam.config.transport == 'compressed' else Image
+            sub = self.create_subscription(
+                msg_type, cam.image_topic, lambda data, name=cam.name: self._on_image(name, data),
+                qos, event_callbacks=events, raw=True)
+            cam.qos = QOS_NAMES[reliability]
+        else:
+            sub = self.create_subscription(
+                CameraInfo, cam.info_topic, lambda msg, c=cam: c.camera_info_arrived(
+                    msg, conversions.intrinsics), qos, event_callbacks=events)
+        self._subs[(cam.name, kind)] = (sub, reliability)
+
+    def _graph_changed(self, _info: Any = None) -> None:
+        self._qos_dirty = True  # re-subscribing inside a subscription's own event is unsafe
+
+    def _check_qos(self) -> None:
+        """auto: follow the publishers' reliability when they appear or change."""
+        now = time.monotonic()
+        if not (self._qos_dirty or now - self._qos_checked_s >= QOS_RECHECK_S):
+            return
+        self._qos_dirty, self._qos_checked_s = False, now
+        if self.config.input_qos != 'auto':
+            return
+        for (name, kind), (_, current) in list(self._subs.items()):
+            cam = self._by_name[name]
+            wanted = self._wanted_reliability(cam, kind)
+            if wanted != current:
+                self._subscribe(cam, kind, wanted)
+                self.get_logger().info(f'{self._topic(cam, kind)}: subscribed '
+                                       f'{QOS_NAMES[wanted]} to match its publishers')
+
+    def input_qos(self) -> Dict[Tuple[str, str], str]:
+        """{(camera, 'image' | 'camera_info'): 'reliable' | 'best_effort'} as subscribed now."""
+        return {key: QOS_NAMES[rel] for key, (_, rel) in self._subs.items()}
+
+    def input_subscriptions(self) -> List[Any]:
+        return [sub for sub, _ in self._subs.values()]
+
+    def _on_image(self, name: str, data: bytes) -> None:
+        self._by_name[name].frame_arrived()
+        self.slots.put(name, (data, time.monotonic()))
+
+    def _warn(self, message: str) -> None:
+        self.get_logger().warning(message)
 
     # -- inference thread -----------------------------------------------------------------
     def _run(self) -> None:
         while True:
-            item = self.slot.take()
-            if item is None:
+            batch = self.slots.take(key=lambda name: self._by_name[name].shape)
+            if batch is None:
                 return
             try:
-                self.process(*item)
-            except Exception as e:  # keep serving: one bad frame must not stop the node
-                self._report('processing', f'frame failed: {type(e).__name__}: {e}')
+                self.serve(batch)
+            except Exception as e:  # keep serving: one bad batch must not stop the node
+                if self.problems.report('inference', f'inference failed: {type(e).__name__}: '
+                                        f'{e}'):
+                    self._warn(f'inference failed: {type(e).__name__}: {e}')
 
-    def _report(self, key: str, message: str) -> None:
-        if self.problems.report(key, message):
-            self.get_logger().warning(message)
+    def serve(self, batch: Dict[str, Tuple[bytes, float]]) -> None:
+        """Deserialize, decode, infer and publish the newest frame of each camera in `batch`."""
+        frames = []
+        for name, (data, arrival_s) in batch.items():
+            cam = self._by_name[name]
+            frame = self._decode(cam, data)
+            if frame is not None:
+                frames.append((cam, arrival_s) + frame)
+        groups: Dict[Tuple[int, int], list] = {}
+        for item in frames:
+            groups.setdefault(item[3].shape[:2], []).append(item)
+        for group in groups.values():
+            self._infer(group)
 
-    def process(self, msg: Any, arrival_s: float) -> None:
-        """Convert, infer and publish one frame."""
-        cfg, estimator = self.config, self.estimator
+    def _decode(self, cam: CameraStream, data: bytes) -> Optional[Tuple[Any, Any]]:
+        """(message, rgb) of a serialized frame, or None with the problem reported by kind."""
+        compressed = cam.config.transport == 'compressed'
         try:
-            if isinstance(msg, CompressedImage):
-                rgb = conversions.compressed_to_rgb(msg)
+            msg = deserialize_message(data, CompressedImage if compressed else Image)
+        except Exception as e:  # a payload that is not the declared type
+            cam.report('image.deserialize', f'dropping a frame on {cam.image_topic}: cannot '
+                       f'deserialize: {type(e).__name__}')
+            return None
+        try:
+            if compressed:
+                rgb = conversions.compressed_to_rgb(msg, self._limits)
             else:
-                rgb = conversions.image_to_rgb(msg)
-        except ValueError as e:  # UnsupportedEncoding, MalformedImage: skip, report
-            self._report('image', f'dropping image on {self._subs[0].topic_name}: {e}'
-                         if self._subs else f'dropping image: {e}')
-            return
-        self.problems.clear('image')
-        self.wait_ms.add((time.monotonic() - arrival_s) * 1e3)
-        info = self._camera_info  # one snapshot: a newer one may arrive while we work
-        intr = self._intrinsics(info, rgb.shape[1], rgb.shape[0])
+                rgb = conversions.image_to_rgb(msg, self._limits)
+            self.estimator.input_size(rgb.shape[0], rgb.shape[1])  # the input rule's refusal
+        except FrameRejected as e:
+            cam.report(f'image.{e.kind}', f'dropping image on {cam.image_topic}: {e}')
+            return None
+        except ValueError as e:
+            cam.report('image.invalid', f'dropping image on {cam.image_topic}: {e}')
+            return None
+        for key, _ in cam.problems.active():
+            if key.startswith('image.'):
+                cam.problems.clear(key)
+        cam.shape = rgb.shape[:2]
+        return msg, rgb
+
+    def _infer(self, group: list) -> None:
+        """Run frames of one size (one per camera) and publish each camera's outputs."""
+        cfg, estimator = self.config, self.estimator
         start = time.perf_counter()
-        out = depth_and_cloud(estimator, rgb, cfg.max_range,
-                              intr if cfg.publish_points else None, cfg.point_stride,
-                              cfg.colorize_points, conversions.new_buffer)
-        computed = time.perf_counter()
-        self.compute_ms.add((computed - start) * 1e3)
+        outputs = []
+        for cam, arrival_s, msg, rgb in group:
+            info, intr = cam.intrinsics(rgb.shape[1], rgb.shape[0])
+            cam.focal_px = intr.fx if intr is not None else None
+            wait_ms = (time.monotonic() - arrival_s) * 1e3
+            out = depth_and_cloud(estimator, rgb, cfg.max_range,
+                                  intr if cfg.publish_points else None, cfg.point_stride,
+                                  cfg.colorize_points, conversions.new_buffer,
+                                  focal_px=cam.focal_px)
+            outputs.append((cam, msg, rgb, info, intr, out, wait_ms))
+        self.compute_ms.add((time.perf_counter() - start) * 1e3)
+        self.last_batch_size = len(group)
+        self.batch_sizes[len(group)] = self.batch_sizes.get(len(group), 0) + 1
+        for cam, msg, rgb, info, intr, out, wait_ms in outputs:
+            self._publish(cam, msg, info, intr, out, wait_ms)
+
+    def _publish(self, cam: CameraStream, msg: Any, info: Any, intr: Any, out: Any,
+                 wait_ms: float) -> None:
+        cfg, pubs = self.config, self._pubs[cam.name]
+        started = time.perf_counter()
         header, depth = msg.header, out.depth_m
-        self._pubs['depth'].publish(conversions.depth_to_image(depth, header))
+        pubs['depth'].publish(conversions.depth_to_image(depth, header))
         if intr is not None:
-            self._pubs['info'].publish(conversions.restamped(info, header))
+            pubs['info'].publish(conversions.restamped(info, header))
         if out.cloud is not None:
-            self._pubs['points'].publish(conversions.cloud_message(
+            pubs['points'].publish(conversions.cloud_message(
                 out.cloud, out.cloud_height, out.cloud_width, out.cloud_rgb, header))
-        colormap = self._pubs['colormap']
+        colormap = pubs['colormap']
         if colormap.get_subscription_count() > 0:
             view = colorize_depth(depth, cfg.colormap_min, cfg.colormap_max)
             colormap.publish(conversions.rgb_to_image(view, header, 'bgr8'))
-        self.publish_ms.add((time.perf_counter() - computed) * 1e3)
-        self.frames_out += 1
-        self.output_rate.tick()
+        publish_ms = (time.perf_counter() - started) * 1e3
         stamp_s = header.stamp.sec + header.stamp.nanosec * 1e-9
         now_s = self.get_clock().now().nanoseconds * 1e-9
-        self.end_to_end_ms.add((now_s - stamp_s) * 1e3)
+        cam.published(wait_ms, publish_ms, (now_s - stamp_s) * 1e3)
 
-    def _intrinsics(self, info: Optional[CameraInfo], width: int,
-                    height: int) -> Optional[geometry.Intrinsics]:
-        """Intrinsics of `info`, or None with the reason reported once."""
-        if info is None:
-            self._report('camera_info', 'no camera_info received on '
-                         f'{self.resolve_topic_name("camera_info")}: publishing depth without '
-                         'camera_info and points')
-            return None
-        try:
-            intr = conversions.intrinsics(info)
-            intr.check_image_size(width, height)
-        except geometry.InvalidIntrinsics as e:
-            self._report('camera_info', f'{e}: publishing depth without camera_info and points')
-            return None
-        self.problems.clear('camera_info')
-        return intr
+    # -- the first camera, for callers written for one (demo, benchmarks) -----------------
+    @property
+    def _camera_info(self) -> Optional[CameraInfo]:
+        return self.cameras[0].camera_info
+
+    @property
+    def wait_ms(self) -> LatencyStats:
+        return self.cameras[0].wait_ms
+
+    @property
+    def publish_ms(self) -> LatencyStats:
+        return self.cameras[0].publish_ms
+
+    @property
+    def end_to_end_ms(self) -> LatencyStats:
+        return self.cameras[0].end_to_end_ms
 
     # -- diagnostics ----------------------------------------------------------------------
     def publish_diagnostics(self) -> None:
-        self._diag_pub.publish(self.diagnostics())
+        if self._lifecycle != 'finalized':
+            self._diag_pub.publish(self.diagnostics())
 
     def diagnostics(self) -> DiagnosticArray:
-        estimator = self.estimator
-        problems = self.problems.active()
-        info_problem = self.problems.get('camera_info')
+        base = self.get_fully_qualified_name()
+        statuses = [self._model_status(base)]
+        reason = self._configure_error or self._reason
+        for cam in self.cameras:
+            level, message, values = cam.status(self._lifecycle, reason,
+                                                self.slots.dropped[cam.name])
+            statuses.append(_status(f'{base}: depth' + (f' {cam.name}' if cam.name else ''),
+                                    level, message, cam.image_topic, values))
+        return DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),
+                               status=statuses)
+
+    def _model_status(self, base: str) -> DiagnosticStatus:
+        est, cfg = self.estimator, self.config
         values = {
-            'input_rate_hz': f'{self.input_rate.rate_hz():.2f}',
-            'output_rate_hz': f'{self.output_rate.rate_hz():.2f}',
-            'frames_published': str(self.frames_out),
-            'dropped_frames': str(self.slot.dropped),
-            'device': str(estimator.device) if estimator else '',
-            'precision': estimator.precision if estimator else '',
-            'model': estimator.model_name if estimator else '',
-            'checkpoint': self.config.checkpoint,
-            'camera_info': (info_problem.message if info_problem else
-                            'ok' if self._camera_info is not None else 'not received'),
+            'lifecycle_state': self._lifecycle, 'checkpoint': cfg.checkpoint,
+            'device': str(est.device) if est else '', 'model': est.model_name if est else '',
+            'precision': est.precision if est else '',
+            'precision_reason': getattr(est, 'precision_reason', '') if est else '',
+            'cameras': str(len(self.cameras)),
+            'batches': str(sum(self.batch_sizes.values())),
+            'last_batch_size': str(self.last_batch_size),
+            'batch_sizes': ', '.join(f'{size}: {n}' for size, n in sorted(
+                self.batch_sizes.items())),
         }
-        for prefix, stats in (('compute', self.compute_ms), ('queue_wait', self.wait_ms),
-                              ('publish', self.publish_ms),
-                              ('end_to_end_latency', self.end_to_end_ms)):
-            for key, value in stats.summary().items():
-                values[f'{prefix}_{key}'] = f'{value:.1f}'
+        for key, value in self.compute_ms.summary().items():
+            values[f'compute_{key}'] = f'{value:.1f}'
+        problems = self.problems.active()
         for key, problem in problems:
             values[f'problem.{key}'] = f'{problem.message} (x{problem.count})'
-        model_problem = self.problems.get('model')
-        if estimator is None:
-            level = DiagnosticStatus.ERROR
-            message = model_problem.message if model_problem else 'model not loaded'
-        elif problems:
-            level = DiagnosticStatus.WARN
-            message = '; '.join(p.message for _, p in problems)
+        if est is None:
+            if self._configure_error:
+                level, message = ERROR, self._configure_error
+            else:
+                level, message = WARN, f'unconfigured: {self._reason}'
         else:
-            level, message = DiagnosticStatus.OK, 'running'
-        status = DiagnosticStatus(
-            level=level, name=f'{self.get_fully_qualified_name()}: depth', message=message,
-            hardware_id=values['device'],
-            values=[KeyValue(key=k, value=v) for k, v in values.items()])
-        return DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),
-                               status=[status])
+            parts = [p.message for key, p in problems if key != 'model']
+            if getattr(est, 'random_clip_weights_message', ''):
+                parts.insert(0, est.random_clip_weights_message)
+                values['clip_weights'] = 'random'
+            level = WARN if parts else OK
+            message = '; '.join(parts) if parts else (
+                'inactive' if self._lifecycle == 'inactive' else 'model loaded')
+        return _status(f'{base}: model', level, message, values['device'] or 'model', values)
+
+
+def _status(name: str, level: int, message: str, hardware_id: str,
+            values: Dict[str, str]) -> DiagnosticStatus:
+    return DiagnosticStatus(level=bytes([level]), name=name, message=message,
+                            hardware_id=hardware_id,
+                            values=[KeyValue(key=k, value=v) for k, v in values.items()])
 
 
 def _threads_note(estimator) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from clip_depth_ros.config import NodeConfig, PRECISIONS, TRANSPORTS
+from clip_depth_ros.config import CameraConfig, INPUT_QOS, NodeConfig, PRECISIONS, TRANSPORTS
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 ParameterType)
 
@@ -30,22 +30,39 @@ SPECS: Dict[str, Spec] = {
     'clip_weights': Spec('CLIP weights overriding the checkpoint: an open_clip tag (openai) '
                          'or a weights file path; empty = as the checkpoint says.', True),
     'device': Spec('Torch device: cpu, cuda, cuda:1; empty = CUDA when available.', True),
-    'precision': Spec(f'Autocast precision, one of {", ".join(PRECISIONS)}; auto = bf16 on '
-                      'CUDA, fp32 on CPU.', True),
+    'precision': Spec(f'Autocast precision, one of {", ".join(PRECISIONS)}; auto = the fastest '
+                      'the device computes natively (bf16 on CUDA and bf16 CPUs, else fp32).',
+                      True),
     'input_transport': Spec(f'Input transport, one of {", ".join(TRANSPORTS)}: raw subscribes '
-                            'to image, compressed to image/compressed.', True),
+                            'to image, compressed to image/compressed (default of every '
+                            'camera).', True),
+    'input_qos': Spec(f'Input QoS, one of {", ".join(INPUT_QOS)}: auto matches the '
+                      "publishers' reliability (read from the graph, re-checked every second), "
+                      'sensor_data is best effort, reliable is reliable; keep last 1.', True),
+    'cameras': Spec('Camera names; empty = one camera on image and camera_info. Per camera '
+                    'NAME.image, NAME.camera_info (default NAME/image, NAME/camera_info) and '
+                    'NAME.transport; outputs under NAME/depth/.', True),
     'publish_points': Spec('Publish the organized point cloud on depth/points.'),
     'point_stride': Spec('Keep every n-th pixel in each direction of the cloud (organized).',
                          int_range=(1, 64)),
     'colorize_points': Spec('Add an rgb field (packed 0x00RRGGBB) to the cloud.'),
-    'max_range': Spec('Depth beyond this many metres is published as NaN (invalid).',
-                      float_range=(0.01, 1000.0)),
+    'max_range': Spec('Depth beyond this many metres is published as +Inf (REP 117); the '
+                      'cloud has NaN there.', float_range=(0.01, 1000.0)),
     'colormap_min': Spec('Near end of the depth/colormap scale, metres.',
                          float_range=(0.0, 1000.0)),
     'colormap_max': Spec('Far end of the depth/colormap scale, metres.',
                          float_range=(0.01, 1000.0)),
     'diagnostics_period': Spec('Seconds between /diagnostics messages.', True,
                                float_range=(0.05, 60.0)),
+    'input_timeout': Spec('Seconds without a frame on an input (or without depth while frames '
+                          'arrive) before /diagnostics says WARN.', float_range=(0.01, 3600.0)),
+    'input_error_timeout': Spec('Seconds of such silence before /diagnostics says ERROR.',
+                                float_range=(0.02, 36000.0)),
+    'max_input_pixels': Spec('Frames with more pixels (width x height, read from the header '
+                             'of compressed frames) are refused before decoding.',
+                             int_range=(1, 1 << 30)),
+    'compressed_formats': Spec('Compressed formats decoded at all (jpeg, png; bmp, webp only '
+                               'when listed); others are refused before decoding.'),
     'autostart': Spec('Configure and activate at start-up, so that ros2 run alone works.', True),
     'cpu_threads': Spec('Torch threads for CPU inference; 0 = all cores but one. A thread pool '
                         'competing with the ROS callbacks for every core slows both down.',
@@ -53,11 +70,40 @@ SPECS: Dict[str, Spec] = {
 }
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
-          float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+          float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
+          list: ParameterType.PARAMETER_STRING_ARRAY}
 
 
 def defaults() -> Dict[str, Any]:
-    return {f.name: f.default for f in dataclasses.fields(NodeConfig)}
+    """Parameter defaults as ROS and YAML hold them (string arrays as lists)."""
+    return {f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+            for f in dataclasses.fields(NodeConfig)}
+
+
+def names() -> List[str]:
+    """List the node's own parameters: the only ones that go into NodeConfig."""
+    return list(SPECS)
+
+
+def camera_declarations(name: str,
+                        transport: str) -> List[Tuple[str, Any, ParameterDescriptor]]:
+    """(name, default, descriptor) of camera `name`'s topics and transport (read-only)."""
+    specs = (('image', f'{name}/image', 'Image topic of this camera (compressed: '
+              'TOPIC/compressed).'),
+             ('camera_info', f'{name}/camera_info', 'CameraInfo topic of this camera.'),
+             ('transport', transport,
+              f'Transport of this camera, one of {", ".join(TRANSPORTS)}.'))
+    return [(f'{name}.{key}', default,
+             ParameterDescriptor(name=f'{name}.{key}', type=ParameterType.PARAMETER_STRING,
+                                 description=text, read_only=True))
+            for key, default, text in specs]
+
+
+def camera_config(name: str, values: Dict[str, Any]) -> CameraConfig:
+    """Build the CameraConfig from the values of `camera_declarations(name, ...)`."""
+    return CameraConfig(name=name, image=values[f'{name}.image'],
+                        camera_info=values[f'{name}.camera_info'],
+                        transport=values[f'{name}.transport'])
 
 
 def descriptor(name: str) -> ParameterDescriptor:

@@ -1,0 +1,200 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+One camera of the depth node, without ROS: its counters, its camera_info and its health.
+
+The node only wires topics to a CameraStream (as image_pipeline's nodes wrap plain classes);
+what the stream decides, such as when an input has gone quiet or what /diagnostics says, is
+plain Python, tested without a graph. Levels have diagnostic_msgs/DiagnosticStatus's values.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from clip_depth_ros.config import CameraConfig
+from clip_depth_ros.geometry import Intrinsics, InvalidIntrinsics
+from clip_depth_ros.health import LatencyStats, ProblemLog, RateMeter
+
+OK, WARN, ERROR, STALE = 0, 1, 2, 3
+LEVEL_NAMES = {OK: 'OK', WARN: 'WARN', ERROR: 'ERROR', STALE: 'STALE'}
+
+
+class FrequencyCheck:
+    """
+    Silence on one topic, judged as diagnostic_updater's frequency status does.
+
+    No event for `warn_after_s` (counted from `restart`, i.e. activation) is WARN, for
+    `error_after_s` ERROR.
+    """
+
+    def __init__(self, warn_after_s: float, error_after_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.warn_after_s, self.error_after_s = warn_after_s, error_after_s
+        self._clock = clock
+        self._since = clock()
+        self._last: Optional[float] = None
+
+    def restart(self) -> None:
+        self._since, self._last = self._clock(), None
+
+    def tick(self) -> None:
+        self._last = self._clock()
+
+    def silence_s(self) -> float:
+        """Seconds since the last event, or since `restart` when none came."""
+        return self._clock() - (self._since if self._last is None else self._last)
+
+    def level(self) -> int:
+        silence = self.silence_s()
+        if silence >= self.error_after_s:
+            return ERROR
+        return WARN if silence >= self.warn_after_s else OK
+
+
+class CameraStream:
+    """A camera's inputs and outputs as the node sees them: counts, latencies, health."""
+
+    def __init__(self, config: CameraConfig, warn_after_s: float = 3.0,
+                 error_after_s: float = 10.0, log: Callable[[str], None] = lambda m: None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.name = config.name
+        # Resolved topic names, set by the node; the config's (relative) names until then.
+        self.image_topic, self.info_topic = config.image, config.camera_info
+        self.depth_topic = f'{config.output_prefix}/image'
+        self.qos = ''
+        self._log = log
+        self.problems = ProblemLog(clock=clock)
+        self.input_rate, self.output_rate = RateMeter(clock=clock), RateMeter(clock=clock)
+        self.wait_ms, self.publish_ms = LatencyStats(), LatencyStats()
+        self.end_to_end_ms = LatencyStats()
+        self.input_check = FrequencyCheck(warn_after_s, error_after_s, clock)
+        self.output_check = FrequencyCheck(warn_after_s, error_after_s, clock)
+        self.frames_in = self.frames_out = 0
+        self.shape: Optional[Tuple[int, int]] = None  # of the last frame: the batch key
+        self.focal_px: Optional[float] = None
+        self._info: Optional[Tuple[Any, Optional[Intrinsics], str]] = None
+        self._canonical_said = False
+
+    @property
+    def label(self) -> str:
+        return self.name or 'camera'
+
+    def set_timeouts(self, warn_after_s: float, error_after_s: float) -> None:
+        for check in (self.input_check, self.output_check):
+            check.warn_after_s, check.error_after_s = warn_after_s, error_after_s
+
+    def restart(self) -> None:
+        """Start judging silence now (on activation)."""
+        self.input_check.restart()
+        self.output_check.restart()
+
+    def report(self, key: str, message: str) -> None:
+        """Record a problem of this camera by its kind; log it when the throttle allows."""
+        if self.problems.report(key, message):
+            self._log(message)
+
+    # -- events -----------------------------------------------------------------------------
+    def frame_arrived(self) -> None:
+        self.frames_in += 1
+        self.input_rate.tick()
+        self.input_check.tick()
+
+    def camera_info_arrived(self, msg: Any, to_intrinsics: Callable[[Any], Intrinsics]) -> None:
+        """Keep the newest camera_info with its intrinsics, or with why it has none."""
+        try:
+            self._info = (msg, to_intrinsics(msg), '')
+        except InvalidIntrinsics as e:
+            self._info = (msg, None, str(e))
+
+    @property
+    def camera_info(self) -> Any:
+        return self._info[0] if self._info else None
+
+    def intrinsics(self, width: int, height: int) -> Tuple[Any, Optional[Intrinsics]]:
+        """
+        Return (camera_info, intrinsics) for a frame of this size.
+
+        (info or None, None) with the reason reported when there are none: depth then
+        assumes the canonical camera.
+        """
+        snapshot = self._info  # one snapshot: a newer one may arrive while we work
+        if snapshot is None:
+            message = (f'no camera_info received on {self.info_topic}: depth assumes the '
+                       'canonical camera; no depth/camera_info and no points')
+            said = self.problems.report('camera_info', message)
+            if said and not self._canonical_said:
+                self._canonical_said = True
+                self._log(message)
+            return None, None
+        msg, intr, error = snapshot
+        if intr is not None:
+            try:
+                intr.check_image_size(width, height)
+            except InvalidIntrinsics as e:
+                intr, error = None, str(e)
+        if intr is None:
+            self.report('camera_info', f'{self.info_topic}: {error}: depth assumes the canonical '
+                        'camera; no depth/camera_info and no points')
+            return msg, None
+        self.problems.clear('camera_info')
+        return msg, intr
+
+    def published(self, wait_ms: float, publish_ms: float, latency_ms: float) -> None:
+        self.frames_out += 1
+        self.output_rate.tick()
+        self.output_check.tick()
+        self.wait_ms.add(wait_ms)
+        self.publish_ms.add(publish_ms)
+        self.end_to_end_ms.add(latency_ms)
+
+    # -- health -----------------------------------------------------------------------------
+    def camera_info_state(self) -> str:
+        problem = self.problems.get('camera_info')
+        if problem is not None:
+            return problem.message
+        return 'ok' if self._info is not None else 'not received'
+
+    def status(self, lifecycle: str, reason: str = '',
+               dropped: int = 0) -> Tuple[int, str, Dict[str, str]]:
+        """(level, message, values) for /diagnostics in lifecycle state `lifecycle`."""
+        values = {
+            'camera': self.label, 'image_topic': self.image_topic,
+            'camera_info_topic': self.info_topic, 'depth_topic': self.depth_topic,
+            'input_qos': self.qos, 'lifecycle_state': lifecycle,
+            'input_rate_hz': f'{self.input_rate.rate_hz():.2f}',
+            'output_rate_hz': f'{self.output_rate.rate_hz():.2f}',
+            'frames_received': str(self.frames_in), 'frames_published': str(self.frames_out),
+            'dropped_frames': str(dropped), 'camera_info': self.camera_info_state(),
+            'focal_px': (f'{self.focal_px:.2f}' if self.focal_px else
+                         'canonical camera (no usable camera_info)'),
+        }
+        for prefix, stats in (('queue_wait', self.wait_ms), ('publish', self.publish_ms),
+                              ('end_to_end_latency', self.end_to_end_ms)):
+            for key, value in stats.summary().items():
+                values[f'{prefix}_{key}'] = f'{value:.1f}'
+        problems = self.problems.active()
+        for key, problem in problems:
+            values[f'problem.{key}'] = f'{problem.message} (x{problem.count})'
+        if lifecycle == 'inactive':
+            return OK, 'inactive', values
+        if lifecycle != 'active':
+            return WARN, f'{lifecycle}: {reason}' if reason else lifecycle, values
+        level, parts = OK, []
+        quiet = self.input_check.level()
+        if quiet != OK:
+            level = quiet
+            parts.append(f'no frames on {self.image_topic} for '
+                         f'{self.input_check.silence_s():.1f} s')
+        else:
+            stuck = self.output_check.level()
+            if stuck != OK:
+                level = stuck
+                parts.append(f'no depth published on {self.depth_topic} for '
+                             f'{self.output_check.silence_s():.1f} s while frames arrive')
+        if problems:
+            level = max(level, WARN)
+            parts += [p.message for _, p in problems]
+        return level, '; '.join(parts) if parts else 'running', values
