@@ -3,17 +3,23 @@
 """
 Depth datasets in the layouts people download, and a plain folder for a robot's own data.
 
-BTS lists (NYU, KITTI), NYU's labelled .mat, and `rgb/` + `depth/` folders.
+BTS lists (NYU, KITTI), NYU's labelled .mat, `rgb/` + `depth/` folders, TUM RGB-D sequences,
+and rosbag2 bags (`bag_dataset.py`).
 
 Every item is a dict: `image` (H, W, 3) uint8 RGB, `depth` (H, W) float32 metres with 0 where
-there is no measurement, `focal` in pixels (0 when unknown), `name`.
+there is no measurement, `focal` = fx in pixels at the item's own resolution (0 when unknown),
+`name`; sequences add `stamp_ns` (int), `sequence` (str) and `intrinsics`
+(geometry.Intrinsics) where known, for temporal consistency.
 """
 
 from __future__ import annotations
 
+import bisect
+import csv
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from clip_depth_ros.geometry import Intrinsics
 from clip_depth_ros.image_io import ImageReadError, read_depth_png, read_rgb
 import numpy as np
 
@@ -188,17 +194,8 @@ class FolderDataset:
         if not pairs:
             raise DatasetError(f'{self.root}: no image/depth pairs')
         self.pairs = pairs
-        self.focal = self._read_focal()
-
-    def _read_focal(self) -> float:
-        path = self.root / 'intrinsics.txt'
-        if not path.is_file():
-            return 0.0
-        try:
-            fx, fy, cx, cy = map(float, path.read_text().split())
-        except ValueError:
-            raise DatasetError(f'{path}: expected four numbers "fx fy cx cy"')
-        return fx
+        self.camera = read_intrinsics_txt(self.root / 'intrinsics.txt')
+        self.focal = self.camera[0] if self.camera else 0.0
 
     def names(self) -> List[str]:
         return [rgb.stem for rgb, _ in self.pairs]
@@ -222,7 +219,177 @@ class FolderDataset:
             raise DatasetError(str(e) if str(depth_path) in str(e) or str(rgb_path) in str(e)
                                else f'{depth_path}: {e}') from e
         _check_pair(image, depth, depth_path)
-        return {'image': image, 'depth': depth, 'focal': self.focal, 'name': rgb_path.stem}
+        item = {'image': image, 'depth': depth, 'focal': self.focal, 'name': rgb_path.stem}
+        if self.camera:
+            item['intrinsics'] = Intrinsics(*self.camera, image.shape[1], image.shape[0])
+        return item
+
+
+def read_intrinsics_txt(path: Path, required: bool = False
+                        ) -> Optional[Tuple[float, float, float, float]]:
+    """`fx fy cx cy` in pixels from an intrinsics.txt; None when absent and not required."""
+    path = Path(path)
+    if not path.is_file():
+        if required:
+            raise DatasetError(f'{path}: intrinsics file not found')
+        return None
+    try:
+        fx, fy, cx, cy = map(float, path.read_text().split())
+    except ValueError:
+        raise DatasetError(f'{path}: expected four numbers "fx fy cx cy"')
+    if not (fx > 0 and fy > 0 and np.isfinite([fx, fy, cx, cy]).all()):
+        raise DatasetError(f'{path}: focal lengths must be positive and finite')
+    return fx, fy, cx, cy
+
+
+def associate(first: Sequence[int], second: Sequence[int], tolerance_ns: int
+              ) -> List[Tuple[int, int]]:
+    """
+    One-to-one pairs (i, j) of stamps with |first[i] - second[j]| <= tolerance, closest first.
+
+    The rule of TUM's associate tool, used for rosbags and TUM lists alike; `second` sorted.
+    """
+    candidates = []
+    for i, stamp in enumerate(first):
+        lo = bisect.bisect_left(second, stamp - tolerance_ns)
+        hi = bisect.bisect_right(second, stamp + tolerance_ns)
+        candidates.extend((abs(stamp - second[j]), i, j) for j in range(lo, hi))
+    candidates.sort()
+    used_i, used_j, pairs = set(), set(), []
+    for _, i, j in candidates:
+        if i not in used_i and j not in used_j:
+            used_i.add(i)
+            used_j.add(j)
+            pairs.append((i, j))
+    return sorted(pairs)
+
+
+def time_split(count: int, val_fraction: float) -> int:
+    """How many of `count` time-ordered frames go to training; the last ones validate."""
+    n_val = int(round(count * val_fraction))
+    if val_fraction > 0 and count >= 2:
+        n_val = max(n_val, 1)
+    return count - min(n_val, count - 1 if count >= 2 else 0)
+
+
+class TumDataset:
+    """
+    A TUM RGB-D sequence folder: `associations.txt`, or `rgb.txt` + `depth.txt` paired here.
+
+    Depth PNG value / 5000 = metres (TUM's scale); `intrinsics.txt` (fx fy cx cy) when present.
+    Frames keep their stamps, so poses (`groundtruth.txt`) can score temporal consistency.
+    """
+
+    def __init__(self, root: Path, depth_scale: float = 5000.0,
+                 tolerance_ns: int = 20_000_000,
+                 frames: Optional[Sequence[Tuple[int, Path, int, Path]]] = None) -> None:
+        self.root = Path(root)
+        self.depth_scale = depth_scale
+        self.frames = list(frames) if frames is not None else self._read_lists(tolerance_ns)
+        if not self.frames:
+            raise DatasetError(f'{self.root}: no rgb/depth pairs')
+        missing = [str(p) for f in self.frames for p in (f[1], f[3]) if not p.is_file()]
+        if missing:
+            raise DatasetError('missing files: ' + '; '.join(missing[:5]))
+        self.camera = read_intrinsics_txt(self.root / 'intrinsics.txt')
+        self.focal = self.camera[0] if self.camera else 0.0
+
+    def _read_lists(self, tolerance_ns: int) -> List[Tuple[int, Path, int, Path]]:
+        assoc = self.root / 'associations.txt'
+        if assoc.is_file():
+            rows = self._read_list(assoc, 4)
+            return sorted((_ns(r[0]), self.root / r[1], _ns(r[2]), self.root / r[3])
+                          for r in rows)
+        rgb = sorted((_ns(a), self.root / b) for a, b in self._read_list(self.root / 'rgb.txt'))
+        depth = sorted((_ns(a), self.root / b)
+                       for a, b in self._read_list(self.root / 'depth.txt'))
+        pairs = associate([r[0] for r in rgb], [d[0] for d in depth], tolerance_ns)
+        return [(rgb[i][0], rgb[i][1], depth[j][0], depth[j][1]) for i, j in pairs]
+
+    @staticmethod
+    def _read_list(path: Path, columns: int = 2) -> List[List[str]]:
+        if not path.is_file():
+            raise DatasetError(f'{path}: not found (a TUM sequence has associations.txt, or '
+                               'rgb.txt and depth.txt)')
+        rows = []
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            parts = line.split()
+            if not parts or parts[0].startswith('#'):
+                continue
+            if len(parts) < columns:
+                raise DatasetError(f'{path}:{number}: expected {columns} columns, got {line!r}')
+            try:
+                float(parts[0])
+                if columns == 4:
+                    float(parts[2])
+            except ValueError:
+                raise DatasetError(f'{path}:{number}: timestamp is not a number: {line!r}')
+            rows.append(parts[:columns])
+        return rows
+
+    def subset(self, start: int, stop: int) -> 'TumDataset':
+        return TumDataset(self.root, self.depth_scale, frames=self.frames[start:stop])
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, index: int) -> Dict:
+        stamp, rgb_path, depth_stamp, depth_path = self.frames[index]
+        try:
+            image = read_rgb(rgb_path)
+            depth = read_depth_png(depth_path, self.depth_scale)
+        except ImageReadError as e:
+            raise DatasetError(str(e)) from e
+        _check_pair(image, depth, depth_path)
+        item = {'image': image, 'depth': depth, 'focal': self.focal, 'name': rgb_path.stem,
+                'stamp_ns': stamp, 'depth_stamp_ns': depth_stamp, 'sequence': str(self.root)}
+        if self.camera:
+            item['intrinsics'] = Intrinsics(*self.camera, image.shape[1], image.shape[0])
+        return item
+
+    def pair_rows(self, split: str) -> Iterable[Dict]:
+        for stamp, rgb_path, depth_stamp, depth_path in self.frames:
+            yield {'source': str(self.root), 'image_stamp_ns': stamp,
+                   'depth_stamp_ns': depth_stamp,
+                   'dt_ms': round((depth_stamp - stamp) / 1e6, 3), 'split': split}
+
+
+def _ns(seconds: str) -> int:
+    """'1305031238.429673' -> ns, exactly (no float rounding of the decimal digits)."""
+    whole, _, frac = seconds.partition('.')
+    return int(whole) * 1_000_000_000 + int((frac + '000000000')[:9])
+
+
+PAIR_FIELDS = ('source', 'image_stamp_ns', 'depth_stamp_ns', 'dt_ms', 'split')
+
+
+def write_pairs(out_dir: Path, train=None, val=None, split_name: str = '') -> Optional[Path]:
+    """
+    List every frame pair a run uses in `out_dir/pairs.csv` (bag or TUM datasets).
+
+    Rows: source (bag or folder), colour and depth stamps, their offset, and the split
+    (train, val, or unmatched_colour / unmatched_depth for frames left without a partner).
+    Datasets without stamps write nothing.
+    """
+    parts = [(d, split_name or s) for d, s in ((train, 'train'), (val, 'val'))
+             if d is not None and hasattr(d, 'pair_rows')]
+    if not parts:
+        return None
+    path = Path(out_dir) / 'pairs.csv'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seen_unmatched = set()
+    with open(path, 'w', newline='', encoding='utf-8') as f:
+        writer = csv.DictWriter(f, fieldnames=PAIR_FIELDS)
+        writer.writeheader()
+        for dataset, split in parts:
+            writer.writerows(dataset.pair_rows(split))
+        for dataset, _ in parts:
+            for row in getattr(dataset, 'unmatched_rows', lambda: ())():
+                key = tuple(row.values())
+                if key not in seen_unmatched:
+                    seen_unmatched.add(key)
+                    writer.writerow(row)
+    return path
 
 
 def build_datasets(data, seed: int = 0):
@@ -240,6 +407,20 @@ def build_datasets(data, seed: int = 0):
         train_names = sorted(names[i] for i in order[n_val:])
         val = FolderDataset(root, data.depth_scale, val_names) if val_names else None
         return FolderDataset(root, data.depth_scale, train_names), val
+    if data.dataset == 'bag':
+        from clip_depth_ros.train.bag_dataset import BagTopics, build_bag_datasets
+        if not data.root:
+            raise DatasetError('data.root: required for the bag dataset (a bag or a folder '
+                               'of bags)')
+        return build_bag_datasets(
+            root, BagTopics(data.image_topic, data.depth_topic, data.camera_info_topic),
+            data.pair_tolerance_ms, data.val_fraction, data.bags, data.val_bags,
+            data.depth_scale)
+    if data.dataset == 'tum':
+        full = TumDataset(root, tolerance_ns=int(round(data.pair_tolerance_ms * 1e6)))
+        n_train = time_split(len(full), data.val_fraction)
+        val = full.subset(n_train, len(full)) if n_train < len(full) else None
+        return full.subset(0, n_train), val
     if data.dataset == 'nyu_mat':
         raise DatasetError('nyu_mat holds the labelled test images: train on the BTS "sync" '
                            'lists (dataset: nyu) and use nyu_mat for evaluation')

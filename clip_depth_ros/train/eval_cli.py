@@ -1,6 +1,11 @@
 # Copyright 2026 The clip_depth_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""clip-depth-eval: standard depth metrics of a checkpoint (or a zero-shot baseline)."""
+"""
+clip-depth-eval: standard depth metrics of a checkpoint (or a baseline), optionally temporal.
+
+With --poses, also the temporal consistency of sequences (bags, TUM folders): each frame's depth
+warped into frame t+k, compared there, next to the same figure for the ground truth.
+"""
 
 from __future__ import annotations
 
@@ -8,41 +13,100 @@ import argparse
 import csv
 import json
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 from clip_depth_ros.tools.common import tool_main
-from clip_depth_ros.train.metrics import METRICS
+from clip_depth_ros.train.config import DataConfig, DATASETS
+from clip_depth_ros.train.metrics import METRICS, TEMPORAL_COLUMNS
+import numpy as np
 
 PROTOCOLS = {  # dataset -> (crop, max depth m); folder: no crop, the model's max depth
     'nyu': ('eigen', 10.0), 'nyu_mat': ('eigen', 10.0), 'kitti': ('garg', 80.0),
 }
+_DATA = DataConfig()
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog='clip-depth-eval', description=__doc__)
     p.add_argument('--checkpoint', type=Path, help='checkpoint directory')
-    p.add_argument('--baseline', choices=('depthclip',), default=None,
-                   help='evaluate a zero-shot baseline instead of a checkpoint')
-    p.add_argument('--backbone', default='ViT-B-16', help='CLIP for --baseline')
+    p.add_argument('--baseline', choices=('depthclip', 'median'), default=None,
+                   help='evaluate a baseline instead of a checkpoint: depthclip zero-shot, or '
+                   'median = one constant depth everywhere, the median ground truth of the '
+                   'training part of the time split (or --constant-depth-m)')
+    p.add_argument('--constant-depth-m', type=float, default=None,
+                   help='the constant of --baseline median, instead of the training median')
+    p.add_argument('--backbone', default='ViT-B-16', help='CLIP for --baseline depthclip')
     p.add_argument('--pretrained', default='openai', help='CLIP weights for --baseline')
-    p.add_argument('--dataset', required=True, choices=('nyu', 'nyu_mat', 'kitti', 'folder'))
+    p.add_argument('--dataset', required=True, choices=DATASETS)
     p.add_argument('--data-root', required=True, type=Path,
-                   help='image root (nyu, kitti), folder dataset, or nyu_depth_v2_labeled.mat')
+                   help='image root (nyu, kitti), folder dataset, TUM sequence folder (tum), '
+                   'a rosbag2 bag or folder of bags (bag), or nyu_depth_v2_labeled.mat')
     p.add_argument('--gt-root', type=Path, default=None, help='depth root when separate')
     p.add_argument('--split-file', type=Path, default=None,
                    help='BTS test list (nyu, kitti) or splits.mat (nyu_mat)')
     p.add_argument('--depth-scale', type=float, default=1000.0,
-                   help='folder: uint16 value / scale = metres')
+                   help='folder: uint16 value / scale = metres; bag: 16UC1 value / scale')
+    g = p.add_argument_group('bags and sequences (bag, tum)')
+    g.add_argument('--image-topic', default=_DATA.image_topic,
+                   help='colour Image or CompressedImage topic')
+    g.add_argument('--depth-topic', default=_DATA.depth_topic,
+                   help='depth registered to the colour camera (16UC1 mm or 32FC1 m)')
+    g.add_argument('--camera-info-topic', default=_DATA.camera_info_topic)
+    g.add_argument('--pair-tolerance-ms', type=float, default=_DATA.pair_tolerance_ms,
+                   help='largest colour/depth header stamp difference of a pair')
+    g.add_argument('--subset', choices=('all', 'train', 'val'), default='all',
+                   help='which part of the time split to evaluate (as clip-depth-train splits)')
+    g.add_argument('--val-fraction', type=float, default=_DATA.val_fraction,
+                   help='the last fraction of each bag (or sequence) that validates')
+    g = p.add_argument_group('camera')
+    g.add_argument('--focal-px', type=float, default=None,
+                   help="the camera's fx in pixels at the images' own resolution; overrides "
+                   'what the dataset knows (camera_info, intrinsics.txt, list focal)')
+    g.add_argument('--intrinsics', type=Path, default=None,
+                   help='intrinsics.txt (fx fy cx cy) for datasets without camera_info')
+    g = p.add_argument_group('temporal consistency')
+    g.add_argument('--poses', type=Path, default=None,
+                   help='TUM trajectory (timestamp tx ty tz qx qy qz qw, world-from-camera): '
+                   'score each frame t against frame t+k')
+    g.add_argument('--temporal-k', type=int, default=1, help='frame offset k (default 1)')
     p.add_argument('--crop', choices=('none', 'eigen', 'garg'), default=None,
                    help='override the dataset protocol crop')
     p.add_argument('--flip', action='store_true', help='average with the flipped prediction')
     p.add_argument('--out', required=True, type=Path)
     p.add_argument('--device', default=None)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.focal_px is not None and not args.focal_px > 0:
+        p.error('--focal-px must be > 0')
+    if args.temporal_k < 1:
+        p.error('--temporal-k must be >= 1')
+    if not 0 <= args.val_fraction < 1:
+        p.error('--val-fraction must be in [0, 1)')
+    return args
+
+
+def load_splits(args: argparse.Namespace) -> Tuple[object, Optional[object]]:
+    """(train, val) parts of a bag or TUM dataset, split by time as training splits them."""
+    from clip_depth_ros.train import datasets as ds
+    data = DataConfig(dataset=args.dataset, root=str(args.data_root),
+                      depth_scale=args.depth_scale, val_fraction=args.val_fraction,
+                      image_topic=args.image_topic, depth_topic=args.depth_topic,
+                      camera_info_topic=args.camera_info_topic,
+                      pair_tolerance_ms=args.pair_tolerance_ms)
+    return ds.build_datasets(data)
 
 
 def load_dataset(args: argparse.Namespace):
     from clip_depth_ros.train import datasets as ds
+    if args.dataset in ('bag', 'tum'):
+        train, val = load_splits(args)
+        if args.subset == 'train':
+            return train
+        if args.subset == 'val':
+            if val is None:
+                raise ValueError(f'{args.data_root}: no validation part (--val-fraction '
+                                 f'{args.val_fraction})')
+            return val
+        return Concat([(train, 'train')] + ([(val, 'val')] if val is not None else []))
     if args.dataset == 'folder':
         return ds.FolderDataset(args.data_root, args.depth_scale)
     if args.dataset == 'nyu_mat':
@@ -58,63 +122,148 @@ def load_dataset(args: argparse.Namespace):
     return ds.ListDataset(entries, 256.0, crop_kb=True)
 
 
-def build_predictor(args: argparse.Namespace):
-    """Return a function RGB -> metres, and the model's max depth (None for the baseline)."""
+class Concat:
+    """Labelled datasets end to end (a bag dataset's train and val parts, in time order)."""
+
+    def __init__(self, labelled: Sequence[Tuple[object, str]]) -> None:
+        self.parts = [p for p, _ in labelled]
+        self.labels = [label for _, label in labelled]
+        self.starts = np.cumsum([0] + [len(p) for p in self.parts])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def __getitem__(self, index: int) -> Dict:
+        part = int(np.searchsorted(self.starts, index, side='right')) - 1
+        return self.parts[part][index - int(self.starts[part])]
+
+    def pair_rows(self, split: str = ''):
+        for part, label in zip(self.parts, self.labels):
+            yield from part.pair_rows(label)
+
+    def unmatched_rows(self):
+        yield from getattr(self.parts[0], 'unmatched_rows', lambda: ())()
+
+
+class WithCamera:
+    """A dataset whose items carry the camera given on the command line."""
+
+    def __init__(self, dataset, focal_px: Optional[float],
+                 camera: Optional[Tuple[float, float, float, float]]) -> None:
+        self.dataset, self.focal_px, self.camera = dataset, focal_px, camera
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Dict:
+        from clip_depth_ros.geometry import Intrinsics
+        item = dict(self.dataset[index])
+        h, w = item['image'].shape[:2]
+        if self.camera is not None:
+            item['intrinsics'] = Intrinsics(*self.camera, w, h)
+            item['focal'] = self.camera[0]
+        if self.focal_px is not None:
+            item['focal'] = self.focal_px
+        return item
+
+    def __getattr__(self, name: str):
+        return getattr(self.dataset, name)
+
+
+def build_predictor(args: argparse.Namespace, dataset=None):
+    """Return a function (RGB, focal_px) -> metres and the model's max depth (None: baseline)."""
     from clip_depth_ros.inference import DepthEstimator
     if args.baseline is None:
         if args.checkpoint is None:
-            raise ValueError('give --checkpoint DIR or --baseline depthclip')
+            raise ValueError('give --checkpoint DIR or --baseline depthclip|median')
         estimator = DepthEstimator.from_checkpoint(args.checkpoint, device=args.device)
         return estimator.predict, estimator.max_depth_m
+    if args.baseline == 'median':
+        value = args.constant_depth_m
+        if value is None:
+            value = training_median(args)
+        return constant_predictor(value), None
     return _depthclip_predictor(args), None
 
 
-def _depthclip_predictor(args: argparse.Namespace):
-    import torch
-    from clip_depth_ros.config import ModelConfig
-    from clip_depth_ros.inference import select_device
-    from clip_depth_ros.models.backbone import create_clip, FrozenClip
-    from clip_depth_ros.models.depthclip import DepthClip
-    from clip_depth_ros.transforms import frames_to_device, network_size, normalise
-    device = select_device(args.device)
-    backbone = FrozenClip(create_clip(args.backbone, args.pretrained), (1,), args.backbone)
-    model = DepthClip(backbone).to(device).eval()
-    short_side = ModelConfig().input_short_side
+def training_median(args: argparse.Namespace) -> float:
+    """Median valid ground truth over the training part of a bag or TUM time split."""
+    if args.dataset not in ('bag', 'tum'):
+        raise ValueError('--baseline median computes its constant from the training part of '
+                         'a bag or tum dataset; give --constant-depth-m for other datasets')
+    train, _ = load_splits(args)
+    values = [item['depth'][item['depth'] > 1e-3] for item in (train[i]
+                                                               for i in range(len(train)))]
+    values = np.concatenate(values) if values else np.zeros(0)
+    if values.size == 0:
+        raise ValueError(f'{args.data_root}: the training part holds no valid depth')
+    return float(np.median(values))
 
-    def predict(rgb):
-        images = frames_to_device([rgb], device)
-        size = network_size(rgb.shape[0], rgb.shape[1], short_side, model.patch_size)
-        with torch.inference_mode():
-            x = normalise(images, size, backbone.image_mean, backbone.image_std)
-            depth = torch.nn.functional.interpolate(model(x), size=rgb.shape[:2],
-                                                    mode='bilinear', align_corners=False)
-        return depth[0, 0].cpu().numpy()
+
+def constant_predictor(depth_m: float):
+    if not depth_m > 0:
+        raise ValueError(f'constant depth must be > 0 m, got {depth_m}')
+
+    def predict(rgb: np.ndarray, focal_px: Optional[float] = None) -> np.ndarray:
+        return np.full(rgb.shape[:2], depth_m, np.float32)
+    predict.depth_m = depth_m
     return predict
+
+
+def _depthclip_predictor(args: argparse.Namespace):
+    """Run DepthCLIP as the original runs it (flip averaging included), through the input rule."""
+    from clip_depth_ros.inference import DepthClipEstimator
+    return DepthClipEstimator(args.backbone, args.pretrained, args.device).predict
 
 
 @tool_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from clip_depth_ros.train.datasets import read_intrinsics_txt, write_pairs
     from clip_depth_ros.train.engine import evaluate
     from clip_depth_ros.train.metrics import format_table
 
     args = parse_args(argv)
     dataset = load_dataset(args)  # fails on missing files before the model loads
-    predict, model_max = build_predictor(args)
+    camera = read_intrinsics_txt(args.intrinsics, required=True) if args.intrinsics else None
+    if camera is not None or args.focal_px is not None:
+        dataset = WithCamera(dataset, args.focal_px, camera)
+    poses = None
+    if args.poses is not None:
+        from clip_depth_ros.train.temporal import read_tum_poses
+        poses = read_tum_poses(args.poses)
+    predict, model_max = build_predictor(args, dataset)
     crop, max_depth = PROTOCOLS.get(args.dataset, (None, model_max or 10.0))
     if args.crop is not None:
         crop = args.crop
-    metrics, rows = evaluate(predict, dataset, 1e-3, max_depth, crop, args.flip, progress=True)
+    temporal = None
+    if poses is not None:
+        from clip_depth_ros.train.temporal import TemporalConsistency
+        temporal = TemporalConsistency(poses, args.temporal_k, 1e-3, max_depth, crop)
+    metrics, rows = evaluate(predict, dataset, 1e-3, max_depth, crop, args.flip, progress=True,
+                             on_prediction=temporal.add if temporal else None)
+    fields = ['name', *METRICS]
+    if temporal is not None:
+        metrics.update(temporal.summary())
+        fields += list(TEMPORAL_COLUMNS)
+        for row in rows:
+            row.update(temporal.rows.get(row['name'], {}))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     with open(args.out / 'per_image.csv', 'w', newline='', encoding='utf-8') as f:
-        writer = csv.DictWriter(f, fieldnames=['name', *METRICS])
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    what = f'baseline {args.baseline} ({args.backbone})' if args.baseline else args.checkpoint
+    pairs = write_pairs(args.out, dataset, split_name='' if args.subset == 'all' else args.subset)
+    what = args.checkpoint
+    if args.baseline == 'median':
+        what = f'baseline constant {predict.depth_m:.4g} m'
+    elif args.baseline:
+        what = f'baseline {args.baseline} ({args.backbone})'
     print(f'{what} on {args.dataset} ({len(dataset)} images, crop {crop or "none"}, '
           f'depth 0.001..{max_depth:g} m{", flip" if args.flip else ""})')
     print(format_table(metrics))
-    print(f'wrote {args.out / "metrics.json"} and {args.out / "per_image.csv"}')
+    written = [args.out / 'metrics.json', args.out / 'per_image.csv'] + ([pairs] if pairs else [])
+    print('wrote ' + ', '.join(str(p) for p in written))
     return 0
 
 

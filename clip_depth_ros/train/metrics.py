@@ -10,6 +10,8 @@ import numpy as np
 
 METRICS = ('delta1', 'delta2', 'delta3', 'abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'log10',
            'silog')
+# Per-image temporal consistency (train/temporal.py): prediction, ground truth, pixels compared.
+TEMPORAL_COLUMNS = ('temporal_rel', 'temporal_rel_gt', 'temporal_pixels')
 
 
 def eigen_crop_mask(height: int, width: int) -> np.ndarray:
@@ -83,4 +85,10 @@ def format_table(metrics: Dict[str, float]) -> str:
              'd<1.25^3')
     head = ' '.join(f'{h:>9}' for h in heads)
     row = ' '.join(f'{metrics[k]:9.4f}' for k in keys)
-    return f'{head}\n{row}\n({metrics["count"]} images)'
+    text = f'{head}\n{row}\n({metrics["count"]} images)'
+    if 'temporal_rel' in metrics:
+        text += (f'\ntemporal consistency, frame t vs t+{metrics["temporal_k"]} '
+                 f'({metrics["temporal_pairs"]} pairs; mean |warped - depth| / depth on '
+                 f'co-visible pixels): prediction {metrics["temporal_rel"]:.4f}, '
+                 f'ground truth {metrics["temporal_rel_gt"]:.4f}')
+    return text

@@ -1,0 +1,148 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Temporal consistency with poses: TUM trajectories, warping, and the 40 TUM sample frames."""
+
+import csv
+import json
+
+from clip_depth_ros.geometry import Intrinsics
+from clip_depth_ros.train.datasets import TumDataset
+from clip_depth_ros.train.temporal import (PoseFileError, quaternion_matrix, read_tum_poses,
+                                           relative_difference, TemporalConsistency, warp_depth)
+from conftest import SAMPLES
+import numpy as np
+import pytest
+
+CAMERA = (517.3, 516.5, 318.6, 255.3)   # TUM freiburg1, as published
+
+
+def test_tum_poses_read_and_interpolate(tmp_path):
+    path = tmp_path / 'traj.txt'
+    half = np.sin(np.pi / 4)  # 90 degrees about z at t = 2 s
+    path.write_text('# timestamp tx ty tz qx qy qz qw\n'
+                    f'2.0 2 0 0 0 0 {half} {half}\n'
+                    '1.0 0 0 0 0 0 0 1\n')
+    track = read_tum_poses(path)
+    assert track.stamps_ns == [1_000_000_000, 2_000_000_000]
+    np.testing.assert_allclose(track.at(1_000_000_000), np.eye(4), atol=1e-12)
+    assert track.at(1_500_000_000) is None   # 1 s between poses: no interpolation by default
+    mid = track.at(1_500_000_000, max_gap_ns=2 * 10**9)
+    np.testing.assert_allclose(mid[:3, 3], [1, 0, 0])
+    np.testing.assert_allclose(mid[:3, :3], quaternion_matrix(
+        [0, 0, np.sin(np.pi / 8), np.cos(np.pi / 8)]), atol=1e-12)   # slerp: 45 degrees
+    assert track.at(999_999_999, 2 * 10**9) is None and track.at(2_000_000_001, 2 * 10**9) is None
+    path.write_text('1.0 0 0 0 0 0 0 1\n2.0 0 0 zero 0 0 0 1\n')
+    with pytest.raises(PoseFileError, match=r'traj.txt:2: expected'):
+        read_tum_poses(path)
+    with pytest.raises(PoseFileError, match='not found'):
+        read_tum_poses(tmp_path / 'none.txt')
+
+
+def test_warp_of_a_plane_moved_away_from():
+    """A fronto-parallel plane at 2 m, camera 0.5 m further back: 2.5 m wherever it is seen."""
+    intr = Intrinsics(50.0, 50.0, 31.5, 23.5, 64, 48)
+    depth = np.full((48, 64), 2.0, np.float32)
+    dst_from_src = np.eye(4)
+    dst_from_src[2, 3] = 0.5
+    warped = warp_depth(depth, depth > 0, intr, dst_from_src)
+    seen = warped > 0
+    np.testing.assert_allclose(warped[seen], 2.5, rtol=1e-6)
+    # Stepping back shrinks the old view to the middle 2/2.5 of the new one, without holes.
+    rows, cols = np.nonzero(seen)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (5, 42, 6, 57)
+    assert seen[5:43, 6:58].all()
+    rel, count = relative_difference(warped, np.full_like(depth, 2.5), np.ones_like(seen))
+    assert rel == pytest.approx(0.0, abs=1e-6) and count == seen.sum()
+    rel, _ = relative_difference(warp_depth(depth, depth > 0, intr, np.eye(4)),
+                                 np.full_like(depth, 2.5), np.ones_like(seen))
+    assert rel == pytest.approx(0.2)
+
+
+def half_resolution(item):
+    """Every second pixel: exactly the same camera with fx/2, fy/2, cx/2, cy/2."""
+    out = dict(item)
+    out['depth'] = item['depth'][::2, ::2]
+    out['intrinsics'] = Intrinsics(*(v / 2 for v in CAMERA), 320, 240)
+    return out
+
+
+@pytest.fixture(scope='module')
+def sequence():
+    if not (SAMPLES / 'groundtruth.txt').is_file():
+        pytest.skip(f'TUM sample frames with poses not found under {SAMPLES}')
+    data = TumDataset(SAMPLES)
+    assert len(data) == 40
+    return [half_resolution(data[i]) for i in range(len(data))], read_tum_poses(
+        SAMPLES / 'groundtruth.txt')
+
+
+def score(frames, poses, predict, k=1):
+    tc = TemporalConsistency(poses, k)
+    for i, item in enumerate(frames):
+        tc.add(item, predict(i, item['depth']))
+    return tc.summary()
+
+
+def test_ground_truth_is_near_zero_and_flicker_scores_worse(sequence):
+    frames, poses = sequence
+    truth = score(frames, poses, lambda i, d: d)
+    assert truth['temporal_pairs'] == 39 and truth['temporal_pairs_without_pose'] == 0
+    assert truth['temporal_rel'] == truth['temporal_rel_gt'] < 0.02
+    steady = score(frames, poses, lambda i, d: np.where(d > 0, 1.1 * d, 3.0))
+    flicker = score(frames, poses,
+                    lambda i, d: np.where(d > 0, (1.1 if i % 2 else 0.9) * d, 3.0))
+    assert steady['temporal_rel'] < truth['temporal_rel_gt'] + 0.01
+    assert flicker['temporal_rel'] > 0.15 > 5 * steady['temporal_rel']
+    # The warp matters: comparing frames unwarped (identity poses) is far from the floor.
+    frozen = read_tum_poses_identity(frames)
+    assert score(frames, frozen, lambda i, d: d)['temporal_rel'] > 3 * truth['temporal_rel']
+    k3 = score(frames[:12], poses, lambda i, d: d, k=3)
+    assert k3['temporal_k'] == 3 and k3['temporal_pairs'] == 9 and k3['temporal_rel'] < 0.03
+
+
+def read_tum_poses_identity(frames):
+    from clip_depth_ros.train.temporal import PoseTrack
+    stamps = [f['stamp_ns'] for f in frames]
+    return PoseTrack(stamps, np.zeros((len(stamps), 3)), np.tile([0, 0, 0, 1.0],
+                                                                 (len(stamps), 1)))
+
+
+def test_frames_outside_the_trajectory_are_counted(sequence, tmp_path):
+    frames, _ = sequence
+    path = tmp_path / 'short.txt'
+    lines = (SAMPLES / 'groundtruth.txt').read_text().splitlines()
+    path.write_text('\n'.join(lines[:20]) + '\n')   # poses up to 238.493 s: frames 0, 1
+    s = score(frames[:6], read_tum_poses(path), lambda i, d: d)
+    assert (s['temporal_pairs'], s['temporal_pairs_without_pose']) == (1, 4)
+    with pytest.raises(ValueError, match='stamps'):
+        TemporalConsistency(read_tum_poses(path)).add({'name': 'x', 'depth': frames[0]['depth']},
+                                                      frames[0]['depth'])
+
+
+def test_eval_cli_reports_temporal_consistency(tmp_path, capsys):
+    from clip_depth_ros.train.eval_cli import main
+    if not (SAMPLES / 'groundtruth.txt').is_file():
+        pytest.skip(f'TUM sample frames with poses not found under {SAMPLES}')
+    (tmp_path / 'intrinsics.txt').write_text(' '.join(map(str, CAMERA)) + '\n')
+    out = tmp_path / 'eval'
+    assert main(['--baseline', 'median', '--dataset', 'tum', '--data-root', str(SAMPLES),
+                 '--subset', 'val', '--val-fraction', '0.25',
+                 '--intrinsics', str(tmp_path / 'intrinsics.txt'),
+                 '--poses', str(SAMPLES / 'groundtruth.txt'), '--temporal-k', '2',
+                 '--out', str(out)]) == 0
+    stdout = capsys.readouterr().out
+    metrics = json.loads((out / 'metrics.json').read_text())
+    assert metrics['count'] == 10 and metrics['temporal_k'] == 2
+    assert metrics['temporal_pairs'] == 8 and metrics['temporal_rel_gt'] < 0.02
+    assert metrics['temporal_rel'] > metrics['temporal_rel_gt']  # a constant is not a warp
+    assert 'temporal consistency, frame t vs t+2 (8 pairs' in stdout
+    assert 'baseline constant' in stdout
+    rows = list(csv.DictReader(open(out / 'per_image.csv')))
+    assert sum(1 for row in rows if row['temporal_rel_gt']) == 8
+    assert rows[-1]['temporal_rel'] == ''   # the last frames have no t+k
+    pairs = list(csv.DictReader(open(out / 'pairs.csv')))
+    assert len(pairs) == 10 and {p['split'] for p in pairs} == {'val'}
+    assert main(['--baseline', 'median', '--dataset', 'tum', '--data-root', str(SAMPLES),
+                 '--poses', str(tmp_path / 'none.txt'), '--out', str(tmp_path / 'o2')]) == 1
+    err = capsys.readouterr().err
+    assert 'none.txt' in err and 'Traceback' not in err and not (tmp_path / 'o2').exists()
