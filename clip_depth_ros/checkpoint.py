@@ -110,7 +110,7 @@ def read_config(directory: PathLike) -> ModelConfig:
 
 def migrate_v1(model: dict, path: Path) -> dict:
     """
-    A format-1 model section as format 2: legacy, no canonical focal (depth as it always was).
+    Read a format-1 model section as format 2: legacy, no canonical focal (depth as before).
 
     Version 1 had no cap on the network input; the default cap applies now, which leaves frames
     up to 16:9 HD unchanged and bounds wider ones.

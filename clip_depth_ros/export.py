@@ -107,7 +107,7 @@ class OnnxDepthEstimator:
         self.precision_reason = 'onnxruntime CPU engine runs the graph in fp32'
 
     def input_size(self, height: int, width: int) -> Tuple[int, int]:
-        """The network input the graph was exported for (only its frame size is accepted)."""
+        """Return the network input the graph was exported for (only for its frame size)."""
         if (height, width) != self.frame_size:
             raise ValueError(f'{self.path} was exported for {self.frame_size[1]}x'
                              f'{self.frame_size[0]} frames, got {width}x{height}')

@@ -49,8 +49,9 @@ class DepthEstimator:
         self.random_clip_weights: bool = bool(model.random_clip_weights)
         self.random_clip_weights_message: str = (
             RANDOM_CLIP_WEIGHTS_MESSAGE if self.random_clip_weights else '')
-        if self.random_clip_weights:
-            _log.warning(RANDOM_CLIP_WEIGHTS_MESSAGE)
+        if self.random_clip_weights and not getattr(model, '_random_weights_logged', False):
+            _log.warning(RANDOM_CLIP_WEIGHTS_MESSAGE)  # once per model, not per validation
+            model._random_weights_logged = True
         with torch.inference_mode():
             self._query = self.model.query().detach()
         self._logits = self.model.logits
@@ -84,7 +85,7 @@ class DepthEstimator:
 
     @property
     def canonical_focal_px(self) -> Optional[float]:
-        """fx at network scale the model's depth refers to; None = legacy, focal ignored."""
+        """Return the fx at network scale the depth refers to (None = legacy: no conversion)."""
         return self.model.config.canonical_focal_px
 
     @property
@@ -146,3 +147,52 @@ class DepthEstimator:
             for j, i in enumerate(indices):
                 out[i] = depth[j]
         return out
+
+
+class DepthClipEstimator:
+    """
+    The DepthCLIP zero-shot baseline behind DepthEstimator's interface.
+
+    Same input rule and resize as the depth model; the original's flip averaging; the depth is
+    resized (bilinear) to the frame. `focal_px` is accepted and ignored: DepthCLIP's bins are
+    fixed metres, whatever the camera.
+    """
+
+    def __init__(self, backbone: str = 'ViT-B-16', pretrained: Optional[str] = 'openai',
+                 device: Optional[Union[str, torch.device]] = None) -> None:
+        from clip_depth_ros.config import ModelConfig
+        from clip_depth_ros.models.backbone import create_clip, FrozenClip
+        from clip_depth_ros.models.depthclip import DepthClip
+        self.device = select_device(device)
+        clip = FrozenClip(create_clip(backbone, pretrained), (1,), backbone)
+        self.model = DepthClip(clip).to(self.device).eval()
+        self.rule = ModelConfig(backbone=backbone, pretrained=pretrained)
+        self.model_name = f'DepthCLIP ({backbone})'
+        self.max_depth_m = float(self.model.bins.max())
+        self.precision, self.precision_reason = 'fp32', 'fp32: zero-shot baseline'
+        self.random_clip_weights = clip.random_weights
+        self.random_clip_weights_message = (
+            RANDOM_CLIP_WEIGHTS_MESSAGE if self.random_clip_weights else '')
+        if self.random_clip_weights:
+            _log.warning(RANDOM_CLIP_WEIGHTS_MESSAGE)
+
+    @property
+    def patch_size(self) -> int:
+        return self.model.patch_size
+
+    def input_size(self, height: int, width: int) -> Tuple[int, int]:
+        """Network input (h, w) for a frame of the given size (the one input rule)."""
+        return config_network_size(self.rule, self.model.patch_size, height, width)
+
+    def predict(self, rgb: np.ndarray, focal_px: Optional[float] = None) -> np.ndarray:
+        """(H, W, 3) uint8 RGB -> (H, W) float32 metres, averaged with the flipped image."""
+        images = frames_to_device([rgb], self.device)
+        height, width = images.shape[-2:]
+        size = self.input_size(height, width)
+        backbone = self.model.backbone
+        with torch.inference_mode():
+            x = normalise(images, size, backbone.image_mean, backbone.image_std)
+            depth = 0.5 * (self.model(x) + self.model(x.flip(-1)).flip(-1))
+            depth = torch.nn.functional.interpolate(depth, size=(height, width),
+                                                    mode='bilinear', align_corners=False)
+        return depth[0, 0].cpu().numpy()

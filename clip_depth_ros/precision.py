@@ -19,7 +19,7 @@ _BF16_FLAGS = ('amx_bf16', 'avx512_bf16')
 
 
 def cpu_flags(cpuinfo: Path = Path('/proc/cpuinfo')) -> FrozenSet[str]:
-    """The CPU's feature flags (Linux x86); empty where /proc/cpuinfo says nothing."""
+    """Return the CPU's feature flags (Linux x86); empty where /proc/cpuinfo has none."""
     try:
         text = cpuinfo.read_text(encoding='utf-8', errors='replace')
     except OSError:
@@ -32,7 +32,7 @@ def cpu_flags(cpuinfo: Path = Path('/proc/cpuinfo')) -> FrozenSet[str]:
 
 
 def cpu_native_bf16(flags: FrozenSet[str] = None) -> Tuple[bool, str]:
-    """(True, why) when this CPU computes bf16 natively and torch's oneDNN can use it."""
+    """Return (True, why) when this CPU computes bf16 natively and oneDNN can use it."""
     flags = cpu_flags() if flags is None else flags
     found = [f for f in _BF16_FLAGS if f in flags]
     capability = torch.backends.cpu.get_cpu_capability()

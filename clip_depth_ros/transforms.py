@@ -97,7 +97,7 @@ def describe_input(size: Tuple[int, int], patch: int = PATCH) -> str:
 
 
 def network_focal(focal_px: float, width: int, net_width: int) -> float:
-    """fx of a frame `width` px wide (in its own pixels) at the network's scale."""
+    """Scale the fx of a frame `width` px wide (in its own pixels) to the network's scale."""
     return float(focal_px) * net_width / width
 
 

@@ -155,3 +155,110 @@ def test_unknown_backbone_is_named():
 def test_model_config_round_trips():
     c = ModelConfig(backbone='ViT-T-16-test', taps=(1, 2), max_depth_m=80.0)
     assert ModelConfig.from_dict(c.to_dict()) == c
+
+
+# -- strict config.json ------------------------------------------------------------------------
+def edit_config(src, tmp_path, edit, version=None):
+    ckpt = copy_ckpt(src, tmp_path)
+    meta = json.loads((ckpt / CONFIG_FILE).read_text())
+    edit(meta['model'])
+    if version is not None:
+        meta['format_version'] = version
+    (ckpt / CONFIG_FILE).write_text(json.dumps(meta))  # json writes inf/nan as Infinity/NaN
+    return ckpt
+
+
+def set_field(name, value):
+    return lambda model: model.__setitem__(name, value)
+
+
+@pytest.mark.parametrize('edit,field,says', [
+    (set_field('taps', '3,6,9'), 'taps', 'a list of integers'),
+    (set_field('taps', [3.0, 6, 9]), 'taps', 'a list of integers'),
+    (set_field('taps', [3.5, 6, 9]), 'taps', 'a list of integers'),
+    (set_field('taps', [True, 6]), 'taps', 'a list of integers'),
+    (set_field('max_depth_m', float('inf')), 'max_depth_m', 'finite'),
+    (set_field('min_depth_m', float('nan')), 'min_depth_m', 'finite'),
+    (set_field('max_depth_m', -1.0), 'max_depth_m', 'min_depth_m < max_depth_m'),
+    (set_field('mirror_sos_eos', 'false'), 'mirror_sos_eos', 'true/false'),
+    (set_field('mirror_tokens', '64'), 'mirror_tokens', 'an integer'),
+    (set_field('mirror_tokens', 76), 'mirror_tokens', 'exceed the text context'),
+    (set_field('decoder_heads', 4.0), 'decoder_heads', 'an integer'),
+    (set_field('canonical_focal_px', -5.0), 'canonical_focal_px', 'null or'),
+    (set_field('input_max_tokens', 0), 'input_max_tokens', '1..65536'),
+    (set_field('pretrained', 3), 'pretrained', 'a string or null'),
+    (set_field('surprise', 1), 'surprise', 'unknown'),
+    (lambda m: m.pop('taps'), 'taps', 'missing'),
+    (lambda m: m.pop('canonical_focal_px'), 'canonical_focal_px', 'missing'),
+])
+def test_bad_config_fields_are_refused_naming_file_and_field(
+        tiny_checkpoint, tmp_path, edit, field, says):
+    ckpt = edit_config(tiny_checkpoint, tmp_path, edit)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(ckpt)
+    message = str(e.value)
+    assert message.startswith(f'{ckpt / CONFIG_FILE}: model.{field}: '), message
+    assert says in message and '\n' not in message
+
+
+def test_format_version_is_2_and_records_the_new_fields(tiny_checkpoint):
+    from clip_depth_ros.checkpoint import FORMAT_VERSION
+    meta = json.loads((tiny_checkpoint / CONFIG_FILE).read_text())
+    assert FORMAT_VERSION == 2 and meta['format_version'] == 2
+    assert meta['model']['canonical_focal_px'] == pytest.approx(376.172)
+    assert meta['model']['input_max_tokens'] == 1024
+
+
+def v1_config(model):
+    for name in ('input_max_tokens', 'input_max_aspect', 'canonical_focal_px'):
+        model.pop(name)
+
+
+def test_version_1_checkpoints_load_as_legacy_without_focal_conversion(tiny_checkpoint,
+                                                                       tmp_path, sample_rgb):
+    ckpt = edit_config(tiny_checkpoint, tmp_path, v1_config, version=1)
+    legacy = DepthEstimator.from_checkpoint(ckpt, device='cpu', precision='fp32')
+    assert legacy.canonical_focal_px is None and legacy.model.config.canonical_focal_px is None
+    current = DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu', precision='fp32')
+    a = legacy.predict(sample_rgb, focal_px=300.0)
+    np.testing.assert_array_equal(a, legacy.predict(sample_rgb, focal_px=600.0))
+    np.testing.assert_array_equal(a, current.predict(sample_rgb))  # as before: no conversion
+    # Saved again, a migrated checkpoint states it: canonical_focal_px null, format 2.
+    from clip_depth_ros.checkpoint import read_config, save_checkpoint
+    again = save_checkpoint(tmp_path / 'again', legacy.model.config,
+                            legacy.model.trainable_state_dict())
+    meta = json.loads((again / CONFIG_FILE).read_text())
+    assert meta['format_version'] == 2 and meta['model']['canonical_focal_px'] is None
+    assert read_config(again).canonical_focal_px is None
+
+
+def test_version_1_with_a_bad_field_and_unknown_versions_are_refused(tiny_checkpoint, tmp_path):
+    def v1_bad(model):
+        v1_config(model)
+        model.pop('prompt')
+    ckpt = edit_config(tiny_checkpoint, tmp_path / 'a', v1_bad, version=1)
+    with pytest.raises(CheckpointError, match=r'config.json: model.prompt: missing field in a '
+                                              r'format_version 1'):
+        load_checkpoint(ckpt)
+    ckpt = edit_config(tiny_checkpoint, tmp_path / 'b', lambda m: None, version=3)
+    with pytest.raises(CheckpointError, match='format_version 3 is not supported'):
+        load_checkpoint(ckpt)
+
+
+# -- random CLIP weights are never silent --------------------------------------------------------
+def test_tools_say_when_clip_weights_are_random(tmp_path, tiny_checkpoint):
+    import os
+    import subprocess
+    import sys
+    from clip_depth_ros.config import RANDOM_CLIP_WEIGHTS_MESSAGE
+    from conftest import sample_paths
+    bindir = os.path.dirname(sys.executable)
+    r = subprocess.run([os.path.join(bindir, 'clip-depth-infer'), str(sample_paths()[0]),
+                        '--checkpoint', str(tiny_checkpoint), '--out', str(tmp_path / 'o'),
+                        '--device', 'cpu'], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert RANDOM_CLIP_WEIGHTS_MESSAGE in r.stdout + r.stderr
+    r = subprocess.run([os.path.join(bindir, 'clip-depth-init'), '--backbone', 'ViT-T-16-test',
+                        '--out', str(tmp_path / 'ck')], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and RANDOM_CLIP_WEIGHTS_MESSAGE in r.stdout

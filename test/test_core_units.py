@@ -202,3 +202,17 @@ def test_device_path_gives_the_same_frame_as_the_numpy_path(tiny_estimator):
                                    equal_nan=True)
     no_cloud = pipeline._on_device(tiny_estimator, rgb, 5.0, None, 1, True, bytearray)
     assert no_cloud.cloud is None and no_cloud.depth_m.shape == (48, 64)
+
+
+def test_pipeline_takes_the_focal_length_from_the_intrinsics(tiny_estimator):
+    """camera_info's fx scales the depth (canonical camera -> this one), cloud and all."""
+    from clip_depth_ros.pipeline import depth_and_cloud
+    rgb = np.random.default_rng(7).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    near = geometry.Intrinsics(fx=50.0, fy=50.0, cx=31.5, cy=23.5, width=64, height=48)
+    far = geometry.Intrinsics(fx=100.0, fy=100.0, cx=31.5, cy=23.5, width=64, height=48)
+    a = depth_and_cloud(tiny_estimator, rgb, 1e3, near)
+    b = depth_and_cloud(tiny_estimator, rgb, 1e3, far)
+    np.testing.assert_allclose(b.depth_m, 2 * a.depth_m, rtol=1e-6)
+    np.testing.assert_allclose(depth_and_cloud(tiny_estimator, rgb, 1e3, None, focal_px=100.0)
+                               .depth_m, b.depth_m, rtol=1e-6)
+    np.testing.assert_array_equal(tiny_estimator.predict(rgb, focal_px=50.0), a.depth_m)

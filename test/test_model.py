@@ -114,7 +114,13 @@ def test_vit_b16_default_trainable_count():
 
 @pytest.mark.parametrize('kwargs,field', [
     ({'taps': (6, 3)}, 'taps'), ({'taps': ()}, 'taps'), ({'mirror_tokens': 0}, 'mirror_tokens'),
-    ({'decoder_heads': 3}, 'decoder_heads'), ({'max_depth_m': 0.0}, 'max_depth_m')])
+    ({'decoder_heads': 3}, 'decoder_heads'), ({'max_depth_m': 0.0}, 'max_depth_m'),
+    ({'taps': (3.0, 6)}, 'taps'), ({'taps': '3,6,9'}, 'taps'),
+    ({'mirror_sos_eos': 'false'}, 'mirror_sos_eos'),
+    ({'max_depth_m': float('inf')}, 'max_depth_m'),
+    ({'canonical_focal_px': 0.0}, 'canonical_focal_px'),
+    ({'input_max_tokens': 0}, 'input_max_tokens'),
+    ({'input_max_aspect': float('nan')}, 'input_max_aspect')])
 def test_config_validation_names_field(kwargs, field):
     with pytest.raises(ConfigError, match=field):
         ModelConfig(**kwargs)
@@ -126,3 +132,175 @@ def test_inference_config_validation():
         InferenceConfig(compile_mode='fast')
     with pytest.raises(ConfigError, match='precision'):
         InferenceConfig(precision='int8')
+
+
+# -- the input rule ------------------------------------------------------------------------------
+def test_input_rule_sizes_for_the_datasets_and_hd():
+    """NYU keeps CLIPSeg's 352x464; 16:9 HD is not capped; KITTI is scaled to fit the cap."""
+    assert network_size(480, 640) == (352, 464)
+    assert network_size(720, 1280) == (352, 624)
+    assert network_size(1080, 1920) == (352, 624)
+    assert network_size(352, 1216) == (272, 944)       # KITTI KB crop: 17x59 tokens
+    assert network_size(375, 1242) == (272, 928)       # KITTI full frame
+    assert network_size(4000, 3000) == (464, 352)
+
+
+def test_input_rule_never_exceeds_the_cap_and_keeps_aspect():
+    for h in range(8, 3000, 97):
+        for w in range(8, 3000, 89):
+            if max(h, w) / min(h, w) > 8:
+                continue
+            nh, nw = network_size(h, w)
+            assert nh % 16 == 0 and nw % 16 == 0 and (nh // 16) * (nw // 16) <= 1024
+            assert abs(np.log((nw / nh) / (w / h))) < 0.25, (h, w, nh, nw)
+
+
+@pytest.mark.parametrize('shape,message', [((1, 32), 'too small'), ((10, 640), 'aspect ratio'),
+                                           ((640, 10), 'aspect ratio'), ((7, 7), 'too small')])
+def test_absurd_frames_get_one_clear_error(tiny_estimator, shape, message):
+    from clip_depth_ros.transforms import FrameSizeError
+    with pytest.raises(FrameSizeError, match=message) as e:
+        tiny_estimator.predict(np.zeros((*shape, 3), np.uint8))
+    assert isinstance(e.value, ValueError) and '\n' not in str(e.value)
+
+
+@pytest.mark.parametrize('shape', [(4000, 3000), (720, 5760), (8, 8)])
+def test_large_wide_and_tiny_frames_have_a_bounded_network_input(tiny_estimator, shape):
+    size = tiny_estimator.input_size(*shape)
+    assert (size[0] // 16) * (size[1] // 16) <= tiny_estimator.model.config.input_max_tokens
+    depth = tiny_estimator.predict(np.full((*shape, 3), 128, np.uint8))
+    assert depth.shape == shape and np.isfinite(depth).all()
+
+
+def test_cap_is_configurable():
+    assert network_size(480, 640, max_tokens=100) == (128, 176)  # 8x11 tokens
+    m = ModelConfig(input_max_tokens=100)
+    from clip_depth_ros.transforms import config_network_size
+    assert config_network_size(m, 16, 480, 640) == (128, 176)
+
+
+# -- canonical focal length ----------------------------------------------------------------------
+def test_default_canonical_focal_is_nyu_at_network_scale():
+    from clip_depth_ros.config import NYU_FOCAL_PX
+    assert ModelConfig().canonical_focal_px == pytest.approx(
+        NYU_FOCAL_PX * network_size(480, 640)[1] / 640, abs=1e-3)
+
+
+def test_twice_the_focal_length_is_twice_the_depth(tiny_estimator, sample_rgb):
+    f = 525.0
+    d1 = tiny_estimator.predict(sample_rgb, focal_px=f)
+    d2 = tiny_estimator.predict(sample_rgb, focal_px=2 * f)
+    np.testing.assert_allclose(d2, 2 * d1, rtol=1e-6)
+    # The canonical camera itself (fx at network scale = canonical) converts nothing.
+    canonical_at_frame = tiny_estimator.canonical_focal_px * 640 / 464
+    np.testing.assert_array_equal(tiny_estimator.predict(sample_rgb, canonical_at_frame),
+                                  tiny_estimator.predict(sample_rgb))
+    batch = tiny_estimator.predict_batch([sample_rgb, sample_rgb], focal_px=[f, 2 * f])
+    np.testing.assert_allclose(batch[1], 2 * batch[0], rtol=1e-6)
+
+
+# -- special tokens, mirror length, random weights, precision -----------------------------------
+def test_sos_eos_come_from_the_tokenizer(model):
+    import open_clip
+    tokenizer = open_clip.get_tokenizer(TINY)
+    ids = model.backbone.special_token_ids
+    assert ids == (tokenizer.sot_token_id, tokenizer.eot_token_id)
+    tokens = tokenizer(['x'])[0]
+    assert int(tokens[0]) == ids[0] and int(tokens[2]) == ids[1]  # [SOT] x [EOT]
+    sos, eos = model.backbone.special_token_embeddings()
+    weight = model.backbone.clip.token_embedding.weight
+    assert torch.equal(sos, weight[ids[0]]) and torch.equal(eos, weight[ids[1]])
+
+
+def test_text_tower_without_special_tokens_is_refused_at_build():
+    from clip_depth_ros.models.backbone import BackboneError, create_clip, FrozenClip
+    from clip_depth_ros.models.clip_depth import ClipDepth
+    backbone = FrozenClip(create_clip(TINY, None), (3, 6, 9), TINY)
+    backbone.special_token_ids = None  # what a tokenizer without SOT/EOT ids yields
+    with pytest.raises(BackboneError, match='mirror_sos_eos: the tokenizer'):
+        ClipDepth(ModelConfig(backbone=TINY, pretrained=None), backbone)
+    plain = ClipDepth(ModelConfig(backbone=TINY, pretrained=None, mirror_sos_eos=False),
+                      backbone)
+    assert plain.query().shape == (1, backbone.embed_dim)
+
+
+def test_mirror_longer_than_the_text_context_is_refused_at_build():
+    from clip_depth_ros.models.backbone import BackboneError
+    build_model(ModelConfig(backbone=TINY, pretrained=None, mirror_tokens=75), None)  # 75 + 2
+    with pytest.raises(BackboneError, match=r'mirror_tokens: 76 \+ SOS/EOS exceed .*77'):
+        build_model(ModelConfig(backbone=TINY, pretrained=None, mirror_tokens=76), None)
+
+
+def test_random_weights_are_flagged_and_survive_a_file(tmp_path):
+    from clip_depth_ros.models.backbone import create_clip, RANDOM_ATTR, save_clip_weights
+    clip = create_clip(TINY, None)
+    assert getattr(clip, RANDOM_ATTR)
+    path = tmp_path / 'random.safetensors'
+    save_clip_weights(clip, path)
+    assert build_model(ModelConfig(backbone=TINY, pretrained=None), str(path)) \
+        .random_clip_weights
+    setattr(clip, RANDOM_ATTR, False)  # as for weights that came from a pretrained tag
+    save_clip_weights(clip, tmp_path / 'real.safetensors')
+    assert not build_model(ModelConfig(backbone=TINY, pretrained=None),
+                           str(tmp_path / 'real.safetensors')).random_clip_weights
+
+
+def test_estimator_exposes_random_weights_and_precision(tiny_estimator):
+    from clip_depth_ros.config import RANDOM_CLIP_WEIGHTS_MESSAGE
+    assert tiny_estimator.random_clip_weights
+    assert tiny_estimator.random_clip_weights_message == RANDOM_CLIP_WEIGHTS_MESSAGE
+    assert tiny_estimator.precision in ('fp32', 'bf16')
+    assert tiny_estimator.precision_reason.startswith('auto: ')
+
+
+def test_precision_auto_follows_the_cpu_flags_and_forced_precisions_stay():
+    from clip_depth_ros.precision import cpu_flags, cpu_native_bf16, resolve_precision
+    cpu = torch.device('cpu')
+    assert cpu_native_bf16(frozenset({'avx2', 'fma'}))[0] is False
+    native = bool({'avx512_bf16', 'amx_bf16'} & cpu_flags()) \
+        and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    chosen, reason = resolve_precision('auto', cpu)
+    assert chosen == ('bf16' if native else 'fp32') and reason.startswith('auto: ')
+    for forced in ('fp32', 'bf16', 'fp16'):
+        assert resolve_precision(forced, cpu) == (forced, f'{forced} as configured')
+
+
+def test_forced_fp32_and_auto_agree_closely(tiny_checkpoint, sample_rgb):
+    from clip_depth_ros.inference import DepthEstimator
+    fp32 = DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu', precision='fp32')
+    auto = DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu', precision='auto')
+    assert fp32.precision == 'fp32'
+    a, b = fp32.predict(sample_rgb), auto.predict(sample_rgb)
+    assert np.max(np.abs(a - b) / a) < 2e-2
+
+
+# -- DepthCLIP -----------------------------------------------------------------------------------
+def test_depthclip_has_the_published_bins_words_template_and_temperature():
+    """Values of the original code (Adonis-galaxy/DepthCLIP, monoclip.py)."""
+    from clip_depth_ros.models import depthclip as dc
+    assert dc.NYU_BINS_M == (1.00, 1.50, 2.00, 2.25, 2.50, 2.75, 3.00)
+    assert dc.DISTANCE_WORDS == ('giant', 'extremely close', 'close', 'not in distance',
+                                 'a little remote', 'far', 'unseen')
+    assert dc.TEMPLATE.format('giant') == 'This object is giant'
+    assert dc.LOGIT_SCALE / dc.TEMPERATURE == pytest.approx(1000.0)
+
+
+def test_depthclip_computes_softmax_of_1000_cosines_and_averages_the_flip():
+    import torch.nn.functional as F
+    from clip_depth_ros.inference import DepthClipEstimator
+    torch.manual_seed(0)
+    est = DepthClipEstimator(TINY, None, 'cpu')
+    m = est.model
+    assert m.prompts[0] == 'This object is giant' and len(m.prompts) == 7
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        feats, (h, w) = m.backbone.patch_embeddings(x)
+        text = F.normalize(m.backbone.encode_text(list(m.prompts)).float(), dim=-1)
+        cos = F.normalize(feats.float(), dim=-1) @ text.t()
+        expected = ((1000 * cos).softmax(-1) @ m.bins).reshape(1, 1, h, w)
+        torch.testing.assert_close(m(x), expected)
+    rgb = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    depth = est.predict(rgb)
+    assert depth.shape == (48, 64) and 1.0 <= depth.min() and depth.max() <= 3.0
+    np.testing.assert_allclose(est.predict(np.ascontiguousarray(rgb[:, ::-1])), depth[:, ::-1],
+                               rtol=1e-5)

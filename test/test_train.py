@@ -224,8 +224,14 @@ def test_resume_retraces_an_uninterrupted_run(tmp_path):
     assert [h['epoch'] for h in history] == [1, 2]
 
 
-def test_checkpoint_from_training_loads_for_inference(tmp_path, sample_rgb):
+def test_checkpoint_from_training_loads_for_inference(tmp_path, sample_rgb, capsys):
     out = fit(tiny_cfg(tmp_path, 'optim.epochs=1'))
+    printed = capsys.readouterr().out
+    # Printed once at start: the rule's network input, the crop, the target conversion.
+    assert printed.count('network input 160x208 (10x13 tokens) for 640x480 frames, training '
+                         'crops 144x192 (9x12 tokens); depth targets converted to canonical '
+                         'fx 168.629 px') == 1
+    assert 'CLIP weights are random' in printed
     assert (out / 'tensorboard').is_dir()
     estimator = DepthEstimator.from_checkpoint(out / 'best', device='cpu')
     again = DepthEstimator.from_checkpoint(out / 'best', device='cpu')
@@ -270,6 +276,7 @@ def test_eval_cli_gives_the_expected_numbers(tmp_path, tiny_checkpoint, tiny_est
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert 'AbsRel' in r.stdout and 'd<1.25' in r.stdout
+    assert r.stdout.count('network input 352x464 (22x29 tokens) for 64x48 frames') == 1
     metrics = json.loads((out / 'metrics.json').read_text())
     assert set(metrics) == {'abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'log10', 'delta1',
                             'delta2', 'delta3', 'silog', 'count'}
@@ -320,3 +327,109 @@ def test_prompt_variant_has_no_mirror():
     assert not any(k.startswith('mirror') for k in m.trainable_state_dict())
     with torch.no_grad():
         assert m(torch.randn(1, 3, 32, 32)).shape == (1, 1, 32, 32)
+
+
+# -- the same pixel scale in training and at inference -------------------------------------------
+def capture_network_input(estimator, rgb, focal_px=None):
+    """Return the normalised tensor the estimator's ViT actually receives for `rgb`."""
+    seen = []
+    conv1 = estimator.model.backbone.clip.visual.conv1
+    handle = conv1.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    try:
+        estimator.predict(rgb, focal_px)
+    finally:
+        handle.remove()
+    return seen[0]
+
+
+def test_a_training_sample_reaches_the_model_at_the_inference_scale(tiny_checkpoint,
+                                                                      sample_rgb):
+    """Same network size, same per-pixel scale, same pixels: a crop of what inference sees."""
+    from clip_depth_ros.train.augment import Augment, prepare_sample
+    from clip_depth_ros.transforms import normalise
+    estimator = DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu', precision='fp32')
+    backbone = estimator.model.backbone
+    inference = capture_network_input(estimator, sample_rgb)
+    h, w = sample_rgb.shape[:2]
+    assert tuple(inference.shape[-2:]) == estimator.input_size(h, w) == (352, 464)
+    item = {'image': sample_rgb, 'depth': np.full((h, w), 2.0, np.float32), 'focal': 0.0,
+            'name': 'tum'}
+    plain = dict(rotation_deg=0.0, flip=False, color_jitter=False)
+    for crop in ((352, 464), (304, 400)):
+        sample = prepare_sample(item, estimator.input_size, Augment(crop, **plain),
+                                np.random.default_rng(0), estimator.canonical_focal_px)
+        assert sample['network_size'] == estimator.input_size(h, w)
+        assert sample['scale'] == pytest.approx(inference.shape[-1] / w)  # network px per px
+        assert sample['image'].shape[:2] == crop
+        x = normalise(torch.from_numpy(sample['image']).permute(2, 0, 1)[None], crop,
+                      backbone.image_mean, backbone.image_std)
+        # The training input is exactly a window of the inference input: same pixels per object.
+        found = [(t, l) for t in range(352 - crop[0] + 1) for l in range(464 - crop[1] + 1)
+                 if torch.equal(inference[0, :, t:t + crop[0], l:l + crop[1]], x[0])]
+        assert len(found) >= 1, crop
+
+
+def test_training_crops_of_the_dataset_configs_fit_their_network_input():
+    """NYU 480x640 -> 352x464; KITTI KB crops 352x1216 -> 272x944; crops fit inside."""
+    from clip_depth_ros.transforms import config_network_size
+    for name, frame in (('train_nyu.yaml', (480, 640)), ('train_kitti.yaml', (352, 1216)),
+                        ('train_tiny.yaml', (480, 640))):
+        cfg = load_config(REPO / 'config' / name)
+        size = config_network_size(cfg.model, 16, *frame)
+        assert cfg.data.crop_height <= size[0] and cfg.data.crop_width <= size[1], name
+    nyu = load_config(REPO / 'config' / 'train_nyu.yaml')
+    assert config_network_size(nyu.model, 16, 480, 640) == (352, 464)
+    kitti = load_config(REPO / 'config' / 'train_kitti.yaml')
+    assert config_network_size(kitti.model, 16, 352, 1216) == (272, 944)
+
+
+def test_canonical_depth_round_trip_gives_the_same_metres():
+    """Target -> canonical for training; canonical -> metres at inference: the same metres."""
+    from clip_depth_ros.train.augment import Augment, prepare_sample
+    from clip_depth_ros.transforms import depth_scale, network_size
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(0.5, 8.0, (480, 640)).astype(np.float32)
+    item = {'image': np.zeros((480, 640, 3), np.uint8), 'depth': depth, 'focal': 600.0,
+            'name': 'a'}
+    full = Augment((352, 464), rotation_deg=0.0, flip=False, color_jitter=False)
+    canonical = 376.172
+    rule = network_size
+    sample = prepare_sample(item, rule, full, rng, canonical)
+    expected_target = cv2.resize(depth, (464, 352), interpolation=cv2.INTER_NEAREST)
+    scale = depth_scale(canonical, 600.0, 640, 464)
+    assert scale == pytest.approx(600.0 * 464 / 640 / canonical)
+    np.testing.assert_allclose(sample['depth'], expected_target / scale, rtol=1e-6)
+    np.testing.assert_allclose(sample['depth'] * scale, expected_target, rtol=1e-6)
+    # Legacy checkpoints and unknown focal lengths: targets as given.
+    legacy = prepare_sample(item, rule, full, rng, None)
+    np.testing.assert_array_equal(legacy['depth'], expected_target)
+    unknown = prepare_sample(dict(item, focal=0.0), rule, full, rng, canonical)
+    np.testing.assert_array_equal(unknown['depth'], expected_target)
+
+
+def test_round_trip_through_the_model(tiny_checkpoint, sample_rgb):
+    """A model predicting exactly the canonical target gives back the frame's metres."""
+    from clip_depth_ros.train.augment import Augment, prepare_sample
+    estimator = DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu', precision='fp32')
+    focal = 517.3
+    canonical_pred = estimator.predict(sample_rgb)  # what the model says, canonical camera
+    metres = estimator.predict(sample_rgb, focal_px=focal)
+    item = {'image': sample_rgb, 'depth': metres, 'focal': focal, 'name': 'x'}
+    full = Augment((352, 464), rotation_deg=0.0, flip=False, color_jitter=False)
+    target = prepare_sample(item, estimator.input_size, full, np.random.default_rng(0),
+                            estimator.canonical_focal_px)['depth']
+    expected = cv2.resize(canonical_pred, (464, 352), interpolation=cv2.INTER_NEAREST)
+    np.testing.assert_allclose(target, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize('override,key', [
+    ('optim.lr=.inf', 'optim.lr'), ('optim.lr=-1', 'optim.lr'),
+    ('model.mirror_sos_eos="false"', 'model.mirror_sos_eos'),
+    ('model.taps="3,6,9"', 'model.taps'), ('model.taps=[3.5,6]', 'model.taps'),
+    ('model.max_depth_m=.nan', 'model.max_depth_m'), ('seed=-1', 'seed'),
+    ('val_every=0', 'val_every'), ('optim.warmup_steps=1.5', 'optim.warmup_steps'),
+    ('model.canonical_focal_px=0', 'model.canonical_focal_px'),
+    ('optim.min_lr_ratio=2', 'optim.min_lr_ratio')])
+def test_training_config_types_are_strict(override, key):
+    with pytest.raises(ConfigError, match=key.replace('.', r'\.')):
+        load_config(TINY_YAML, [override])

@@ -52,7 +52,7 @@ def create_clip(name: str, pretrained: Optional[str]) -> nn.Module:
 
 
 def weights_are_random(pretrained: Optional[str]) -> bool:
-    """True for no weights, and for a weights file saved from a randomly initialised CLIP."""
+    """Tell whether weights are random: none, or a file saved from a randomly built CLIP."""
     if not pretrained:
         return True
     if not (pretrained.endswith('.safetensors') and os.path.isfile(pretrained)):

@@ -73,7 +73,7 @@ class ClipDepth(nn.Module):
 
     @property
     def random_clip_weights(self) -> bool:
-        """True when the frozen CLIP has random weights: its depth means nothing."""
+        """Tell whether the frozen CLIP has random weights (its depth means nothing)."""
         return self.backbone.random_weights
 
     def depth_from_logits(self, logits: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 
 def check_frame(path: Optional[Path], height: int, width: int):
-    """A real RGB frame of height x width for --check."""
+    """Return a real RGB frame of height x width for --check."""
     import cv2
     from clip_depth_ros.image_io import read_rgb
     if path is None:

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 
 from clip_depth_ros.checkpoint import (CLIP_WEIGHTS_FILE, CONFIG_FILE, is_weights_path,
                                        save_checkpoint)
-from clip_depth_ros.config import ModelConfig
+from clip_depth_ros.config import ModelConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
 from clip_depth_ros.tools.common import tool_main
 import torch
 
@@ -28,6 +28,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument('--mirror-tokens', type=int, default=_DEFAULTS.mirror_tokens)
     p.add_argument('--taps', type=int, nargs='+', default=list(_DEFAULTS.taps))
     p.add_argument('--input-short-side', type=int, default=_DEFAULTS.input_short_side)
+    p.add_argument('--input-max-tokens', type=int, default=_DEFAULTS.input_max_tokens,
+                   help='cap on the network input, in patches (wider frames are scaled down)')
+    p.add_argument('--canonical-focal-px', type=float, default=_DEFAULTS.canonical_focal_px,
+                   help='fx at network scale the depth refers to (default: the NYU camera)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--force', action='store_true', help='replace an existing checkpoint')
     return p.parse_args(argv)
@@ -47,7 +51,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise FileNotFoundError(f'{pretrained}: CLIP weights file not found')
     config = ModelConfig(backbone=args.backbone, pretrained=pretrained, taps=tuple(args.taps),
                          mirror_tokens=args.mirror_tokens, max_depth_m=args.max_depth,
-                         input_short_side=args.input_short_side)
+                         input_short_side=args.input_short_side,
+                         input_max_tokens=args.input_max_tokens,
+                         canonical_focal_px=args.canonical_focal_px)
     torch.manual_seed(args.seed)
     # Shapes come from a randomly initialised CLIP: no download, even for a tag.
     model = build_model(config, clip_weights=None)
@@ -58,6 +64,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     extra={'note': 'untrained: random mirror and decoder'})
     print(f'wrote {args.out} ({config.backbone}, {model.trainable_parameters():,} trainable '
           f'parameters, CLIP weights: {pretrained})')
+    if random_clip:
+        print(f'warning: {RANDOM_CLIP_WEIGHTS_MESSAGE} (smoke tests only)')
     return 0
 
 

@@ -1,18 +1,29 @@
 # Copyright 2026 The clip_depth_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""BTS-style training augmentation on numpy arrays, driven by an explicit RNG (reproducible)."""
+"""
+Training samples at the scale of inference, then BTS-style augmentation, with an explicit RNG.
+
+Each frame is first resized by the one input rule (`transforms.network_size`, with the resize
+inference applies), so objects cover the same pixels as when the node runs; rotation and the
+random crop then happen at that network scale. Targets become canonical depth: the depth a
+camera with the checkpoint's canonical focal length would see at those pixels.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Callable, Dict, Optional, Tuple
 
+from clip_depth_ros.transforms import network_focal, resize_rgb_array
 import cv2
 import numpy as np
+
+InputRule = Callable[[int, int], Tuple[int, int]]
 
 
 @dataclass(frozen=True)
 class Augment:
+    # (height, width) of the random crop in NETWORK pixels (after the input rule's resize).
     crop: Tuple[int, int]
     rotation_deg: float = 2.5
     flip: bool = True
@@ -20,7 +31,7 @@ class Augment:
 
     def __call__(self, image: np.ndarray, depth: np.ndarray,
                  rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
-        """(H, W, 3) uint8, (H, W) metres -> cropped/rotated/flipped/jittered copies."""
+        """(h, w, 3) uint8, (h, w) metres at network scale -> rotated/cropped/flipped/jittered."""
         if self.rotation_deg > 0:
             angle = float(rng.uniform(-self.rotation_deg, self.rotation_deg))
             h, w = depth.shape
@@ -36,12 +47,45 @@ class Augment:
         return np.ascontiguousarray(image), np.ascontiguousarray(depth)
 
 
+def to_network_scale(image: np.ndarray, depth: np.ndarray,
+                     size: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
+    """Resize a frame as inference does (`resize_rgb`); depth by nearest neighbour."""
+    image = resize_rgb_array(image, size)
+    if depth.shape != tuple(size):
+        depth = cv2.resize(depth, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+    return image, depth
+
+
+def prepare_sample(item: Dict, rule: InputRule, augment: Augment, rng: np.random.Generator,
+                   canonical_focal_px: Optional[float]) -> Dict:
+    """
+    One dataset item -> the training sample: network-scale, augmented, canonical-depth target.
+
+    Returns `image` (h, w, 3) uint8, `depth` (h, w) float32 canonical metres (0 = none),
+    `network_size` (the frame's network input) and `scale` (network px per frame px, x).
+    """
+    image, depth = item['image'], item['depth'].astype(np.float32, copy=False)
+    height, width = depth.shape
+    size = rule(height, width)
+    image, depth = to_network_scale(image, depth, size)
+    image, depth = augment(image, depth, rng)
+    focal = float(item.get('focal') or 0.0)
+    if canonical_focal_px is not None and focal > 0:
+        # Canonical depth: the same pixels seen by the canonical camera (crop, rotation and flip
+        # keep the focal length; the resize scales it).
+        depth = depth * np.float32(canonical_focal_px / network_focal(focal, width, size[1]))
+    return {'image': image, 'depth': depth.astype(np.float32, copy=False),
+            'network_size': size, 'scale': size[1] / width}
+
+
 def random_crop(image: np.ndarray, depth: np.ndarray, size: Tuple[int, int],
                 rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
     h, w = depth.shape
     ch, cw = size
     if h < ch or w < cw:
-        raise ValueError(f'image {w}x{h} is smaller than the training crop {cw}x{ch}')
+        raise ValueError(f'the frame at network scale is {w}x{h}, smaller than the training '
+                         f'crop {cw}x{ch} (data.crop_width x data.crop_height are network '
+                         'pixels)')
     top = int(rng.integers(0, h - ch + 1))
     left = int(rng.integers(0, w - cw + 1))
     return image[top:top + ch, left:left + cw], depth[top:top + ch, left:left + cw]

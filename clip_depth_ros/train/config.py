@@ -10,13 +10,14 @@ Training configuration: one dataclass tree holds every default; YAML and key=val
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 import typing
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from clip_depth_ros.config import ConfigError, ModelConfig
+from clip_depth_ros.config import check_field_types, ConfigError, ModelConfig
 
-DATASETS = ('nyu', 'nyu_mat', 'kitti', 'folder')
+DATASETS = ('nyu', 'nyu_mat', 'kitti', 'folder', 'tum', 'bag')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,16 +33,33 @@ class DataConfig:
     # Folder datasets: uint16 PNG value / depth_scale = metres (1000 = millimetres).
     depth_scale: float = 1000.0
     val_fraction: float = 0.1
-    crop_height: int = 416
-    crop_width: int = 544
+    # Random training crop in NETWORK pixels, taken after each frame is resized by the input
+    # rule (480x640 -> 352x464): BTS's 416x544 of 480x640 at that scale.
+    crop_height: int = 304
+    crop_width: int = 400
     rotation_deg: float = 2.5
     flip: bool = True
     color_jitter: bool = True
     num_workers: int = 2
+    # dataset: bag. root = one rosbag2 bag (MCAP or sqlite3) or a folder of bags; `bags` picks
+    # some by name, `val_bags` validates on whole bags instead of the last val_fraction of each.
+    bags: Tuple[str, ...] = ()
+    val_bags: Tuple[str, ...] = ()
+    image_topic: str = '/camera/color/image_raw'
+    depth_topic: str = '/camera/aligned_depth_to_color/image_raw'
+    camera_info_topic: str = '/camera/color/camera_info'
+    pair_tolerance_ms: float = 20.0
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
             raise ConfigError(f'data.dataset: must be one of {DATASETS}, got {self.dataset!r}')
+        if not 0 < self.pair_tolerance_ms <= 1000:
+            raise ConfigError('data.pair_tolerance_ms: must be in (0, 1000], got '
+                              f'{self.pair_tolerance_ms}')
+        for name in ('image_topic', 'depth_topic', 'camera_info_topic'):
+            if not getattr(self, name).startswith('/'):
+                raise ConfigError(f'data.{name}: must be an absolute topic name, got '
+                                  f'{getattr(self, name)!r}')
         if self.crop_height % 16 or self.crop_width % 16 or self.crop_height < 16:
             raise ConfigError('data.crop_height/crop_width: must be positive multiples of 16, '
                               f'got {self.crop_height}x{self.crop_width}')
@@ -69,12 +87,26 @@ class OptimConfig:
     silog_alpha: float = 10.0
 
     def __post_init__(self) -> None:
+        try:
+            check_field_types(self)
+        except ConfigError as e:
+            raise ConfigError(f'optim.{e}') from None
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError('optim.epochs and optim.batch_size must be >= 1')
         if self.precision not in ('auto', 'fp32', 'fp16', 'bf16'):
             raise ConfigError(f'optim.precision: unknown {self.precision!r}')
         if not 0 <= self.silog_lambda <= 1:
             raise ConfigError('optim.silog_lambda: must be in [0, 1]')
+        for name in ('lr', 'mirror_lr', 'silog_alpha'):
+            if not 0 < getattr(self, name) <= 10:
+                raise ConfigError(f'optim.{name}: must be in (0, 10], got {getattr(self, name)}')
+        for name in ('weight_decay', 'grad_clip'):
+            if getattr(self, name) < 0:
+                raise ConfigError(f'optim.{name}: must be >= 0, got {getattr(self, name)}')
+        if self.warmup_steps < 0:
+            raise ConfigError(f'optim.warmup_steps: must be >= 0, got {self.warmup_steps}')
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f'optim.min_lr_ratio: must be in [0, 1], got {self.min_lr_ratio}')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +124,14 @@ class TrainConfig:
     val_every: int = 1
     log_images: int = 4
     max_steps_per_epoch: int = 0  # 0 = the whole epoch; >0 caps it (smoke tests)
+
+    def __post_init__(self) -> None:
+        check_field_types(self)
+        for name in ('seed', 'log_images', 'max_steps_per_epoch'):
+            if getattr(self, name) < 0:
+                raise ConfigError(f'{name}: must be >= 0, got {getattr(self, name)}')
+        if self.val_every < 1:
+            raise ConfigError(f'val_every: must be >= 1, got {self.val_every}')
 
     def to_dict(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -142,6 +182,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return value
         raise ConfigError(f'{key}: expected true/false, got {value!r}')
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f'{key}: expected a finite number, got {value!r}')
         return float(value)
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value

@@ -21,14 +21,14 @@ import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 from clip_depth_ros.checkpoint import CLIP_WEIGHTS_FILE, read_tensors, save_checkpoint
-from clip_depth_ros.config import InferenceConfig
+from clip_depth_ros.config import InferenceConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
 from clip_depth_ros.inference import DepthEstimator
 from clip_depth_ros.models import build_model, ClipDepth
-from clip_depth_ros.train.augment import Augment
+from clip_depth_ros.train.augment import Augment, InputRule, prepare_sample
 from clip_depth_ros.train.config import TrainConfig
 from clip_depth_ros.train.losses import silog_loss
 from clip_depth_ros.train.metrics import average, image_errors
-from clip_depth_ros.transforms import normalise
+from clip_depth_ros.transforms import config_network_size, describe_input, normalise
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -37,10 +37,17 @@ STATE_FILE = 'training_state.pt'
 
 
 class TrainSamples(Dataset):
-    """A depth dataset with augmentation, as uint8 image and float depth tensors."""
+    """
+    A depth dataset at network scale with augmentation: uint8 image and canonical depth tensors.
 
-    def __init__(self, dataset, augment: Augment, seed: int) -> None:
+    `rule` is the model's input rule (the estimator's `input_size`), so a sample reaches the
+    model at the pixel scale of the same frame at inference (see `augment.prepare_sample`).
+    """
+
+    def __init__(self, dataset, augment: Augment, seed: int, rule: InputRule,
+                 canonical_focal_px: Optional[float]) -> None:
         self.dataset, self.augment, self.seed = dataset, augment, seed
+        self.rule, self.canonical_focal_px = rule, canonical_focal_px
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -49,9 +56,9 @@ class TrainSamples(Dataset):
     def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor]:
         item = self.dataset[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        image, depth = self.augment(item['image'], item['depth'], rng)
-        return (torch.from_numpy(image).permute(2, 0, 1).contiguous(),
-                torch.from_numpy(depth.astype(np.float32))[None])
+        sample = prepare_sample(item, self.rule, self.augment, rng, self.canonical_focal_px)
+        return (torch.from_numpy(sample['image']).permute(2, 0, 1).contiguous(),
+                torch.from_numpy(sample['depth'])[None])
 
 
 @dataclasses.dataclass
@@ -122,6 +129,7 @@ def train_one_epoch(model, loader: DataLoader, optimizer, scheduler, scaler, run
             break
         image = image.to(run.device, non_blocking=True)
         depth = depth.to(run.device, non_blocking=True)
+        # Already at network scale (TrainSamples): normalise only, no second resize.
         x = normalise(image, tuple(image.shape[-2:]), mean, std)
         with run.autocast():
             pred = model(x)
@@ -154,17 +162,44 @@ def train_one_epoch(model, loader: DataLoader, optimizer, scheduler, scaler, run
             'step': step}
 
 
-def evaluate(predict: Callable[[np.ndarray], np.ndarray], dataset, min_depth: float,
+def evaluate(predict: Callable[[np.ndarray, Optional[float]], np.ndarray], dataset,
+             min_depth: float,
              max_depth: float, crop: Optional[str] = None, flip: bool = False,
-             progress: bool = False) -> Tuple[Dict[str, float], List[Dict]]:
-    """Metrics averaged image by image; images without valid ground truth are left out."""
+             progress: bool = False,
+             input_size: Optional[Callable[[int, int], Tuple[int, int]]] = None,
+             announce_input: bool = True,
+             on_prediction: Optional[Callable[[Dict, np.ndarray], None]] = None
+             ) -> Tuple[Dict[str, float], List[Dict]]:
+    """
+    Metrics averaged image by image; images without valid ground truth are left out.
+
+    `predict(image, focal_px)` is the engine the node runs (DepthEstimator.predict); focal_px
+    is the item's `focal` (None when unknown). With `input_size` (or a bound estimator method
+    as `predict`), the network input is printed once per frame size, at the first such frame.
+
+    `on_prediction(item, depth)` sees every item and its final prediction, in order (the
+    evaluator's temporal-consistency scores use it without predicting twice).
+    """
     from tqdm import tqdm
+    owner = getattr(predict, '__self__', None)
+    describe = (input_size or getattr(owner, 'input_size', None)) if announce_input else None
+    patch = getattr(owner, 'patch_size', 16)
+    printed = set()
     rows: List[Dict] = []
     for i in tqdm(range(len(dataset)), desc='evaluate', disable=not progress, leave=False):
         item = dataset[i]
-        pred = predict(item['image'])
+        focal = float(item.get('focal') or 0.0) or None
+        shape = item['image'].shape[:2]
+        if describe is not None and shape not in printed:
+            printed.add(shape)
+            print(f'{describe_input(describe(*shape), patch)} for {shape[1]}x{shape[0]} '
+                  'frames', flush=True)
+        pred = predict(item['image'], focal)
         if flip:
-            pred = 0.5 * (pred + predict(np.ascontiguousarray(item['image'][:, ::-1]))[:, ::-1])
+            pred = 0.5 * (pred + predict(np.ascontiguousarray(item['image'][:, ::-1]),
+                                         focal)[:, ::-1])
+        if on_prediction is not None:
+            on_prediction(item, pred)
         errors = image_errors(item['depth'], pred, min_depth, max_depth, crop)
         if errors is not None:
             rows.append({'name': item['name'], **errors})
@@ -240,7 +275,7 @@ def init_distributed() -> Tuple[int, int, int]:
 def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
     """Train per `cfg`; returns the output directory (best/ and last/ checkpoints inside)."""
     from clip_depth_ros.inference import select_device
-    from clip_depth_ros.train.datasets import build_datasets
+    from clip_depth_ros.train.datasets import build_datasets, write_pairs
 
     rank, world, local_rank = init_distributed()
     if cfg.device:
@@ -263,9 +298,18 @@ def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
         save_clip_weights(model.backbone.clip, out_dir / CLIP_WEIGHTS_FILE)
     if cfg.model.pretrained is None:
         model.config = dataclasses.replace(model.config, pretrained=f'../{CLIP_WEIGHTS_FILE}')
+    if model.random_clip_weights and run.is_main:
+        print(f'warning: {RANDOM_CLIP_WEIGHTS_MESSAGE}', flush=True)
     augment = Augment((cfg.data.crop_height, cfg.data.crop_width), cfg.data.rotation_deg,
                       cfg.data.flip, cfg.data.color_jitter)
-    samples = TrainSamples(train_set, augment, cfg.seed)
+
+    def rule(height: int, width: int) -> Tuple[int, int]:
+        return config_network_size(model.config, model.patch_size, height, width)
+
+    samples = TrainSamples(train_set, augment, cfg.seed, rule, model.config.canonical_focal_px)
+    if run.is_main:
+        print(training_input_summary(train_set, rule, augment.crop, model.patch_size,
+                                     model.config.canonical_focal_px), flush=True)
     batches_per_epoch = math.ceil(len(samples) / (cfg.optim.batch_size * world))
     if cfg.max_steps_per_epoch:
         batches_per_epoch = min(batches_per_epoch, cfg.max_steps_per_epoch)
@@ -287,6 +331,7 @@ def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
     if run.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         _write_yaml(out_dir / 'train_config.yaml', cfg.to_dict())
+        write_pairs(out_dir, train_set, val_set)  # pairs.csv: every frame pair a bag run uses
         writer = _summary_writer(out_dir / 'tensorboard')
 
     def log(tag: str, value: float, at: int) -> None:
@@ -330,20 +375,43 @@ def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
     return out_dir
 
 
+def training_input_summary(train_set, rule: InputRule, crop: Tuple[int, int], patch: int,
+                           canonical_focal_px: Optional[float]) -> str:
+    """'network input 352x464 (22x29 tokens) for 640x480 frames, training crops ...'."""
+    if len(train_set) == 0:
+        return 'no training frames'
+    item = train_set[0]
+    height, width = item['depth'].shape
+    size = rule(height, width)
+    focal = float(item.get('focal') or 0.0)
+    if canonical_focal_px is None:
+        target = 'depth targets as given (legacy: no canonical focal length)'
+    elif focal > 0:
+        target = (f'depth targets converted to canonical fx {canonical_focal_px:g} px '
+                  f'(this frame: fx {focal * size[1] / width:.1f} px at network scale)')
+    else:
+        target = 'focal length unknown: targets taken as from the canonical camera'
+    return (f'{describe_input(size, patch)} for {width}x{height} frames, training crops '
+            f'{crop[0]}x{crop[1]} ({crop[0] // patch}x{crop[1] // patch} tokens); {target}')
+
+
 def validate(model: ClipDepth, val_set, device: torch.device, cfg: TrainConfig, writer,
              step: int) -> Dict[str, float]:
     """Compute validation metrics (and log a few colour-mapped predictions)."""
     crop = {'nyu': 'eigen', 'kitti': 'garg'}.get(cfg.data.dataset)
     estimator = DepthEstimator(model, InferenceConfig(device=str(device), precision='fp32'))
+    # fit() printed the network input at start; validation uses the same rule, silently.
     metrics, _ = evaluate(estimator.predict, val_set, cfg.model.min_depth_m,
-                          cfg.model.max_depth_m, crop)
+                          cfg.model.max_depth_m, crop, announce_input=False)
     if writer is not None:
         from clip_depth_ros.colormap import colorize_depth
         for key in ('abs_rel', 'rmse', 'delta1', 'silog'):
             writer.add_scalar(f'val/{key}', metrics[key], step)
         for i in range(min(cfg.log_images, len(val_set))):
             item = val_set[i]
-            view = colorize_depth(estimator.predict(item['image']), 0.0, cfg.model.max_depth_m)
+            focal = float(item.get('focal') or 0.0) or None
+            view = colorize_depth(estimator.predict(item['image'], focal), 0.0,
+                                  cfg.model.max_depth_m)
             writer.add_image(f'val/depth_{i}', np.hstack([item['image'], view]), step,
                              dataformats='HWC')
     model.train()
