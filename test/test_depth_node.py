@@ -374,3 +374,64 @@ def test_colormap_only_for_subscribers(rig):
     model = {kv.key for kv in rig.latest_status(lambda st: True, name=': model').values}
     assert {'compute_median_ms', 'device', 'model', 'precision', 'precision_reason',
             'batch_sizes'} <= model
+
+
+def cloud_xyz(rig, hdr):
+    wait_for(lambda: any(m.header.stamp == hdr.stamp for m in rig.points), what='cloud')
+    cloud = next(m for m in rig.points if m.header.stamp == hdr.stamp)
+    words = np.frombuffer(bytes(cloud.data), np.float32).reshape(cloud.height, cloud.width, -1)
+    return words[..., :3]
+
+
+def test_binning_and_roi_rescale_the_projection(rig):
+    # A 2x-binned ROI of a larger calibrated sensor: the published image is W x H, as the
+    # sensor's (2W x 2H) region at (16, 8) binned by two (image_geometry's reduced resolution).
+    full_w, full_h, x0, y0 = 2 * W + 40, 2 * H + 24, 16, 8
+    info = camera_info(header(), width=full_w, height=full_h)
+    info.binning_x = info.binning_y = 2
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = x0, y0, 2 * W, 2 * H
+    rig.send_info(info)
+    try:
+        hdr = header()
+        depth = conversions.image_to_depth(rig.send(raw_image(rgb_frame(12), hdr)))
+        xyz = cloud_xyz(rig, hdr)
+    finally:
+        rig.send_info(camera_info(header()))
+    fx, cx, fy, cy = P[0] / 2, (P[2] - x0) / 2, P[5] / 2, (P[6] - y0) / 2
+    v, u = np.mgrid[0:H, 0:W].astype(np.float64)
+    z = np.where(np.isfinite(depth), depth, np.nan)
+    assert xyz.shape == (H, W, 3) and np.isfinite(z).any()
+    np.testing.assert_allclose(xyz[..., 2], z, equal_nan=True)
+    np.testing.assert_allclose(xyz[..., 0], (u - cx) * z / fx, rtol=1e-5, atol=1e-6,
+                               equal_nan=True)
+    np.testing.assert_allclose(xyz[..., 1], (v - cy) * z / fy, rtol=1e-5, atol=1e-6,
+                               equal_nan=True)
+    # The camera_info published with the depth is the camera's, binning and ROI included.
+    wait_for(lambda: any(m.header.stamp == hdr.stamp for m in rig.info), what='camera_info')
+    out = next(m for m in rig.info if m.header.stamp == hdr.stamp)
+    assert (out.binning_x, out.roi.x_offset, out.roi.width) == (2, x0, 2 * W)
+
+
+def test_depth_scales_with_the_camera_focal(rig, tiny_estimator):
+    original = rig.node.config.max_range
+    rig.node.set_parameters([Parameter('max_range', value=1000.0),
+                             Parameter('publish_points', value=False)])
+    try:
+        rgb = rgb_frame(13)
+        depths = []
+        for scale in (1.0, 2.0):
+            p = list(P)
+            p[0] *= scale
+            rig.send_info(camera_info(header(), p=p))
+            depths.append(conversions.image_to_depth(rig.send(raw_image(rgb, header()))))
+        # Without points too, the node passes camera_info's fx: twice the focal, twice as far.
+        np.testing.assert_allclose(depths[1], 2 * depths[0], rtol=1e-6)
+        np.testing.assert_allclose(depths[0], tiny_estimator.predict(rgb, focal_px=P[0]),
+                                   rtol=1e-5)
+        values = {kv.key: kv.value for kv in rig.latest_status(
+            lambda st: {kv.key: kv.value for kv in st.values}['focal_px'] == '210.00').values}
+        assert values['camera_info'] == 'ok'
+    finally:
+        rig.node.set_parameters([Parameter('max_range', value=original),
+                                 Parameter('publish_points', value=True)])
+        rig.send_info(camera_info(header()))

@@ -80,16 +80,39 @@ def test_bad_checkpoint_fails_configure_and_says_why(tmp_path):
         graph.close()
 
 
+def set_parameter(graph, name, value):
+    msg = ParameterMsg(name=name, value=Parameter(name, value=value).get_parameter_value())
+    return call(graph, SetParameters, '/depth_node/set_parameters',
+                SetParameters.Request(parameters=[msg])).results[0]
+
+
+def test_rclpy_parameters_settable_while_active(tiny_checkpoint):
+    graph = Graph()
+    try:
+        node = node_with(graph, checkpoint=str(tiny_checkpoint), device='cpu')
+        node.autostart()
+        assert state_of(graph) == State.PRIMARY_STATE_ACTIVE
+        config = node.config
+        r = set_parameter(graph, 'use_sim_time', True)  # rclpy's own: not the node's config
+        assert r.successful, r.reason
+        assert node.get_parameter('use_sim_time').value is True
+        assert node.get_clock().ros_time_is_active and node.config is config
+        r = set_parameter(graph, 'point_stride', 2)  # the node's own still go through it
+        assert r.successful and node.config.point_stride == 2
+        assert set_parameter(graph, 'use_sim_time', False).successful
+        assert state_of(graph) == State.PRIMARY_STATE_ACTIVE
+        node._stop_inputs()
+    finally:
+        graph.close()
+
+
 def test_parameters_validated_with_reasons(tiny_checkpoint):
     graph = Graph()
     try:
         node = node_with(graph, checkpoint=str(tiny_checkpoint), device='cpu', autostart=False)
 
         def set_param(name, value):
-            msg = ParameterMsg(name=name, value=Parameter(name, value=value)
-                               .get_parameter_value())
-            return call(graph, SetParameters, '/depth_node/set_parameters',
-                        SetParameters.Request(parameters=[msg])).results[0]
+            return set_parameter(graph, name, value)
 
         ok = set_param('point_stride', 4)
         assert ok.successful and node.config.point_stride == 4

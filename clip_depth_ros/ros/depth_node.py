@@ -319,6 +319,10 @@ class DepthNode(LifecycleNode):
     def input_subscriptions(self) -> List[Any]:
         return [sub for sub, _ in self._subs.values()]
 
+    def subscription(self, camera: str = '', kind: str = 'image') -> Any:
+        """Return the current subscription of `camera` to its 'image' or 'camera_info' topic."""
+        return self._subs[(camera, kind)][0]
+
     def _on_image(self, name: str, data: bytes) -> None:
         self._by_name[name].frame_arrived()
         self.slots.put(name, (data, time.monotonic()))

@@ -1,0 +1,111 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The node's plain-Python parts: per-camera slots and health, intrinsics, REP 117 masks."""
+
+from clip_depth_ros import geometry
+from clip_depth_ros.camera_stream import CameraStream, ERROR, FrequencyCheck, OK, WARN
+from clip_depth_ros.config import CameraConfig, ConfigError, NodeConfig
+from clip_depth_ros.frame_slot import FrameSlots
+import numpy as np
+import pytest
+import torch
+
+
+def test_slots_batch_equal_sizes_and_serve_the_slow_camera():
+    sizes = {'fast': (480, 640), 'slow': (240, 320), 'twin': (480, 640)}
+    slots = FrameSlots(list(sizes))
+    served = dict.fromkeys(sizes, 0)
+    batches = []
+    for turn in range(60):  # 'fast' and 'twin' have a frame every turn, 'slow' every 6th
+        slots.put('fast', turn)
+        slots.put('twin', turn)
+        if turn % 6 == 0:
+            slots.put('slow', turn)
+        batch = slots.take(key=sizes.get, timeout=0)
+        batches.append(sorted(batch))
+        for name in batch:
+            served[name] += 1
+    assert served['slow'] == 10  # every frame it sent, though the others never stop
+    assert ['fast', 'twin'] in batches and ['slow'] in batches
+    assert all(b in (['fast', 'twin'], ['slow']) for b in batches)  # sizes never mixed
+    assert slots.dropped['fast'] > 0 and slots.dropped['slow'] == 0
+    slots.close()
+    assert slots.take(timeout=0) is None
+
+
+def test_frequency_check_levels():
+    now = [0.0]
+    check = FrequencyCheck(1.0, 3.0, clock=lambda: now[0])
+    assert check.level() == OK
+    now[0] = 1.5
+    assert check.level() == WARN
+    now[0] = 3.5
+    assert check.level() == ERROR
+    check.tick()
+    assert check.level() == OK and check.silence_s() == 0.0
+    now[0] = 5.0
+    assert check.level() == WARN
+
+
+def test_camera_stream_status_follows_state_and_silence():
+    now = [0.0]
+    cam = CameraStream(CameraConfig(name='front', image='/front/image'), 1.0, 3.0,
+                       clock=lambda: now[0])
+    assert cam.status('unconfigured', 'waiting for configure')[:2] == (
+        WARN, 'unconfigured: waiting for configure')
+    assert cam.status('inactive')[:2] == (OK, 'inactive')
+    cam.restart()
+    now[0] = 1.2
+    level, message, values = cam.status('active')
+    assert level == WARN and message.startswith('no frames on /front/image for 1.2 s')
+    now[0] = 3.2
+    assert cam.status('active')[0] == ERROR
+    cam.frame_arrived()
+    cam.published(1.0, 1.0, 10.0)
+    level, message, values = cam.status('active', dropped=4)
+    assert (level, message) == (OK, 'running')
+    assert values['dropped_frames'] == '4' and values['camera'] == 'front'
+    cam.intrinsics(64, 48)  # no camera_info: the canonical camera, said on diagnostics
+    level, message, values = cam.status('active')
+    assert level == WARN and 'canonical camera' in values['camera_info']
+
+
+def test_intrinsics_with_binning_and_roi():
+    k = [500.0, 0, 320.0, 0, 510.0, 240.0, 0, 0, 1]
+    intr = geometry.Intrinsics.from_camera_info(k, [0.0] * 12, 640, 480, 2, 2,
+                                                (100, 40, 400, 300))
+    assert (intr.width, intr.height) == (200, 150)
+    assert (intr.fx, intr.fy, intr.cx, intr.cy) == (250.0, 255.0, 110.0, 100.0)
+    same = geometry.Intrinsics.from_camera_info(k, [0.0] * 12, 640, 480, 0, 1, (0, 0, 0, 0))
+    assert (same.fx, same.cx, same.width) == (500.0, 320.0, 640)
+    with pytest.raises(geometry.InvalidIntrinsics, match='roi'):
+        geometry.Intrinsics.from_camera_info(k, [0.0] * 12, 640, 480, 1, 1, (600, 0, 100, 10))
+
+
+@pytest.mark.parametrize('device', ['numpy', 'torch'])
+def test_rep117_depth_and_cloud(device):
+    depth = np.array([[1.0, 7.0], [0.0, np.nan]], np.float32)  # ok, beyond, invalid, invalid
+    intr = geometry.Intrinsics(fx=2.0, fy=2.0, cx=0.0, cy=0.0, width=2, height=2)
+    if device == 'numpy':
+        masked = geometry.mask_range(depth, 5.0)
+        xyz = geometry.unproject(masked, intr)
+    else:
+        masked_t = geometry.mask_range_torch(torch.from_numpy(depth), 5.0)
+        masked = masked_t.numpy()
+        data = geometry.pack_cloud_torch(masked_t, intr).numpy()
+        xyz = data.view(np.float32).reshape(2, 2, 4)[..., :3]
+    assert masked[0, 0] == 1.0 and masked[0, 1] == np.inf
+    assert np.isnan(masked[1]).all()
+    assert np.isfinite(xyz[0, 0]).all()
+    assert np.isnan(xyz[0, 1]).all() and np.isnan(xyz[1]).all()  # no point at infinity
+
+
+def test_node_config_cameras_and_timeouts():
+    assert NodeConfig(cameras=['front', 'left']).cameras == ('front', 'left')
+    for bad in ({'cameras': ['front', 'front']}, {'cameras': ['a/b']},
+                {'input_timeout': 5.0, 'input_error_timeout': 2.0}, {'input_qos': 'fast'},
+                {'compressed_formats': ['gif']}):
+        with pytest.raises(ConfigError):
+            NodeConfig(**bad)
+    assert CameraConfig(name='left').output_prefix == 'left/depth'
+    assert CameraConfig().output_prefix == 'depth'

@@ -1,0 +1,116 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Input QoS: auto matches the publishers, and a camera in another process gets through."""
+
+import os
+from pathlib import Path
+import subprocess
+import sys
+import threading
+
+from clip_depth_ros.ros.depth_node import DepthNode
+from rclpy.parameter import Parameter
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from ros_harness import Graph, wait_for
+from sensor_msgs.msg import Image
+
+PUBLISHER = Path(__file__).resolve().parent / 'camera_publisher.py'
+
+
+def start_node(graph, checkpoint, ns, **params):
+    overrides = [Parameter('checkpoint', value=str(checkpoint)), Parameter('device', value='cpu'),
+                 Parameter('publish_points', value=False)]
+    overrides += [Parameter(k, value=v) for k, v in params.items()]
+    node = DepthNode(context=graph.context, namespace=ns, parameter_overrides=overrides)
+    graph.add(node)
+    node.autostart()
+    return node
+
+
+def read_line(proc, timeout=30.0):
+    """Read one line of the child's stdout, failing (not hanging) when it says nothing."""
+    out = []
+    t = threading.Thread(target=lambda: out.append(proc.stdout.readline()), daemon=True)
+    t.start()
+    t.join(timeout)
+    assert out, f'no answer from {PUBLISHER.name} in {timeout} s'
+    return out[0].strip()
+
+
+def test_reliable_camera_in_another_process_delivers(tiny_checkpoint):
+    """Default Fast DDS, no profile file: >= 95 % of 640x480 frames at 2 Hz and at 10 Hz."""
+    graph = Graph()
+    proc = None
+    try:
+        node = start_node(graph, tiny_checkpoint, '/qos_sep')
+        cam = node.cameras[0]
+        proc = subprocess.Popen([sys.executable, str(PUBLISHER), '/qos_sep', 'reliable',
+                                 '10:3,2:8,10:20'], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+        assert read_line(proc) == 'ready'
+        wait_for(lambda: node.input_qos()[('', 'image')] == 'reliable'
+                 and node.subscription().get_publisher_count() > 0,
+                 what='a reliable subscription matched to the camera')
+        for count, measured in ((3, False), (8, True), (20, True)):  # warm-up, 2 Hz, 10 Hz
+            before = cam.frames_in
+            proc.stdin.write('go\n')
+            proc.stdin.flush()
+            assert read_line(proc) == f'sent {count}'
+            try:
+                wait_for(lambda: cam.frames_in - before >= count, 3.0)
+            except AssertionError:
+                pass  # judged below
+            got = cam.frames_in - before
+            assert not measured or got >= 0.95 * count, f'{got} of {count} frames arrived'
+    finally:
+        if proc is not None:
+            proc.stdin.write('stop\n')
+            proc.stdin.flush()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        node._stop_inputs()
+        graph.close()
+
+
+def test_auto_follows_the_publishers(tiny_checkpoint):
+    graph = Graph()
+    try:
+        node = start_node(graph, tiny_checkpoint, '/qos_auto')
+        # No publisher yet: best effort, which matches any.
+        assert node.input_qos()[('', 'image')] == 'best_effort'
+        reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                              reliability=ReliabilityPolicy.RELIABLE)
+        best_effort = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                                 reliability=ReliabilityPolicy.BEST_EFFORT)
+        pub = graph.probe.create_publisher(Image, '/qos_auto/image', reliable)
+        wait_for(lambda: node.input_qos()[('', 'image')] == 'reliable', 5.0,
+                 what='switch to reliable')
+        other = graph.probe.create_publisher(Image, '/qos_auto/image', best_effort)
+        wait_for(lambda: node.input_qos()[('', 'image')] == 'best_effort', 5.0,
+                 what='back to best effort for a best-effort publisher')
+        graph.probe.destroy_publisher(other)
+        wait_for(lambda: node.input_qos()[('', 'image')] == 'reliable', 5.0,
+                 what='reliable again once only reliable publishers are left')
+        wait_for(lambda: node.subscription().get_publisher_count() == 1)
+        assert pub.get_subscription_count() >= 1
+        values = {kv.key: kv.value for kv in node.diagnostics().status[1].values}
+        assert values['input_qos'] == 'reliable'
+        node._stop_inputs()
+    finally:
+        graph.close()
+
+
+def test_fixed_qos_is_kept(tiny_checkpoint):
+    graph = Graph()
+    try:
+        node = start_node(graph, tiny_checkpoint, '/qos_fixed', input_qos='sensor_data')
+        graph.probe.create_publisher(Image, '/qos_fixed/image', QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE))
+        wait_for(lambda: node.subscription().get_publisher_count() > 0)
+        node._check_qos()
+        assert set(node.input_qos().values()) == {'best_effort'}
+        node._stop_inputs()
+    finally:
+        graph.close()
