@@ -5,10 +5,7 @@
 import csv
 import json
 import logging
-import os
 from pathlib import Path
-import subprocess
-import sys
 
 from clip_depth_ros.tools.rgbd_bag import COLOR, COLOR_INFO, DEPTH, RgbdFrame, write_rgbd_bag
 from clip_depth_ros.train import datasets as ds
@@ -181,24 +178,21 @@ def test_training_from_a_bag_lists_its_pairs(tmp_path, tum):
     assert history[0]['val']['count'] == 2 and np.isfinite(history[0]['val']['abs_rel'])
 
 
-def run_eval(*args):
-    exe = os.path.join(os.path.dirname(sys.executable), 'clip-depth-eval')
-    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=300)
-
-
-def test_eval_cli_on_a_bag_and_its_one_line_errors(tmp_path, tum, tiny_checkpoint):
+def test_eval_cli_on_a_bag_and_its_one_line_errors(tmp_path, tum, tiny_checkpoint, capsys):
+    from clip_depth_ros.train.eval_cli import main
     bag = write_rgbd_bag(tmp_path / 'ok', frames(tum)[:4], CAMERA)
-    r = run_eval('--checkpoint', tiny_checkpoint, '--dataset', 'bag', '--data-root', bag,
-                 '--subset', 'val', '--val-fraction', '0.5', '--out', tmp_path / 'o',
-                 '--device', 'cpu')
-    assert r.returncode == 0, r.stderr
+    assert main(['--checkpoint', str(tiny_checkpoint), '--dataset', 'bag', '--data-root',
+                 str(bag), '--subset', 'val', '--val-fraction', '0.5', '--out',
+                 str(tmp_path / 'o'), '--device', 'cpu']) == 0
     assert json.loads((tmp_path / 'o' / 'metrics.json').read_text())['count'] == 2
     rows = list(csv.DictReader(open(tmp_path / 'o' / 'pairs.csv')))
     assert [r['split'] for r in rows] == ['val', 'val']
     bad = write_rgbd_bag(tmp_path / 'bad', frames(tum, depth_size=(320, 240))[:2], CAMERA)
-    r = run_eval('--checkpoint', tiny_checkpoint, '--dataset', 'bag', '--data-root', bad,
-                 '--out', tmp_path / 'o2')
-    assert r.returncode == 1 and 'Traceback' not in r.stderr
-    lines = [line for line in r.stderr.splitlines() if 'error: ' in line]
-    assert len(lines) == 1 and COLOR in lines[0] and DEPTH in lines[0] and str(bad) in lines[0]
+    capsys.readouterr()
+    assert main(['--checkpoint', str(tiny_checkpoint), '--dataset', 'bag', '--data-root',
+                 str(bad), '--out', str(tmp_path / 'o2')]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if 'error: ' in line]
+    assert 'Traceback' not in err and len(lines) == 1
+    assert COLOR in lines[0] and DEPTH in lines[0] and str(bad) in lines[0]
     assert not (tmp_path / 'o2').exists()

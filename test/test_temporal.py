@@ -146,3 +146,37 @@ def test_eval_cli_reports_temporal_consistency(tmp_path, capsys):
                  '--poses', str(tmp_path / 'none.txt'), '--out', str(tmp_path / 'o2')]) == 1
     err = capsys.readouterr().err
     assert 'none.txt' in err and 'Traceback' not in err and not (tmp_path / 'o2').exists()
+
+
+def test_poses_from_tf_in_a_bag_match_the_trajectory_file(tmp_path, capsys):
+    from clip_depth_ros.tools.rgbd_bag import RgbdFrame, write_rgbd_bag
+    from clip_depth_ros.train.bag_dataset import tf_poses
+    from clip_depth_ros.train.eval_cli import main
+    if not (SAMPLES / 'groundtruth.txt').is_file():
+        pytest.skip(f'TUM sample frames with poses not found under {SAMPLES}')
+    data = TumDataset(SAMPLES)
+    frames = [RgbdFrame(it['stamp_ns'], it['image'], it['depth_stamp_ns'], it['depth'])
+              for it in (data[i] for i in range(4))]
+    trajectory = read_tum_poses(SAMPLES / 'groundtruth.txt')
+    bag = write_rgbd_bag(tmp_path / 'tf', frames, CAMERA, poses=trajectory)
+    plain = write_rgbd_bag(tmp_path / 'plain', frames, CAMERA)
+    results = []
+    for poses in ('tf', str(SAMPLES / 'groundtruth.txt')):
+        out = tmp_path / f'eval_{len(results)}'
+        assert main(['--baseline', 'median', '--constant-depth-m', '2', '--dataset', 'bag',
+                     '--data-root', str(bag), '--poses', poses, '--out', str(out)]) == 0
+        results.append(json.loads((out / 'metrics.json').read_text()))
+    assert results[0]['temporal_pairs'] == 3
+    for key in ('temporal_rel', 'temporal_rel_gt'):
+        assert results[0][key] == pytest.approx(results[1][key], rel=1e-6)
+    capsys.readouterr()
+    assert main(['--baseline', 'median', '--constant-depth-m', '2', '--dataset', 'bag',
+                 '--data-root', str(plain), '--poses', 'tf', '--out', str(tmp_path / 'o')]) == 1
+    err = capsys.readouterr().err
+    assert str(plain) in err and 'no /tf' in err and len(err.strip().splitlines()) == 1
+    from clip_depth_ros.train.bag_dataset import BagTopics, build_bag_datasets
+    from clip_depth_ros.tools.rgbd_bag import COLOR, COLOR_INFO, DEPTH
+    train, _ = build_bag_datasets(bag, BagTopics(COLOR, DEPTH, COLOR_INFO), val_fraction=0)
+    track = tf_poses(train.indexes)   # world -> camera_link -> optical frame, chained
+    for stamp in track.stamps_ns:
+        np.testing.assert_allclose(track.at(stamp), trajectory.at(stamp), atol=1e-9)

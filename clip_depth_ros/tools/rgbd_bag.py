@@ -39,8 +39,13 @@ class RgbdFrame:
 def write_rgbd_bag(path: Path, frames: Iterable[RgbdFrame], camera: Camera,
                    storage: str = 'mcap', compressed: bool = False,
                    depth_encoding: str = '16UC1', depth_camera: Optional[Camera] = None,
-                   frame_id: str = 'camera_color_optical_frame') -> Path:
-    """Write `frames` to a new bag at `path`; camera_info with each colour frame."""
+                   frame_id: str = 'camera_color_optical_frame', poses=None) -> Path:
+    """
+    Write `frames` to a new bag at `path`; camera_info with each colour frame.
+
+    `poses` (a temporal.PoseTrack of world-from-optical-frame poses) adds /tf as a driver and
+    a localiser publish it: world -> camera_link moving, camera_link -> `frame_id` static.
+    """
     import cv2
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import get_typestore, Stores
@@ -77,6 +82,8 @@ def write_rgbd_bag(path: Path, frames: Iterable[RgbdFrame], camera: Camera,
         color_info = writer.add_connection(COLOR_INFO, info_type, typestore=ts)
         depth = writer.add_connection(DEPTH, image_type, typestore=ts)
         depth_info = writer.add_connection(DEPTH_INFO, info_type, typestore=ts)
+        if poses is not None and len(poses):
+            _write_tf(writer, ts, poses, frame_id)
         for f in frames:
             if f.rgb is not None:
                 h, w = f.rgb.shape[:2]
@@ -108,6 +115,40 @@ def write_rgbd_bag(path: Path, frames: Iterable[RgbdFrame], camera: Camera,
     return path
 
 
+# camera_link (x forward, y left, z up) from the optical frame (x right, y down, z forward).
+LINK_FROM_OPTICAL = np.array([[0, 0, 1, 0], [-1, 0, 0, 0], [0, -1, 0, 0], [0, 0, 0, 1.0]])
+
+
+def _write_tf(writer, ts, poses, frame_id: str) -> None:
+    from clip_depth_ros.train.temporal import matrix_quaternion, quaternion_matrix
+    t = ts.types
+    tf_type = 'tf2_msgs/msg/TFMessage'
+
+    def stamped(stamp: int, parent: str, child: str, pose: np.ndarray):
+        q = matrix_quaternion(pose[:3, :3])
+        return t['geometry_msgs/msg/TransformStamped'](
+            header=t['std_msgs/msg/Header'](stamp=t['builtin_interfaces/msg/Time'](
+                sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id=parent),
+            child_frame_id=child,
+            transform=t['geometry_msgs/msg/Transform'](
+                translation=t['geometry_msgs/msg/Vector3'](x=pose[0, 3], y=pose[1, 3],
+                                                           z=pose[2, 3]),
+                rotation=t['geometry_msgs/msg/Quaternion'](x=q[0], y=q[1], z=q[2], w=q[3])))
+
+    static = writer.add_connection('/tf_static', tf_type, typestore=ts)
+    moving = writer.add_connection('/tf', tf_type, typestore=ts)
+    first = poses.stamps_ns[0]
+    writer.write(static, first, ts.serialize_cdr(t[tf_type](transforms=[stamped(
+        first, 'camera_link', frame_id, LINK_FROM_OPTICAL)]), tf_type))
+    optical_from_link = np.linalg.inv(LINK_FROM_OPTICAL)
+    for stamp, position, quat in zip(poses.stamps_ns, poses.positions, poses.quaternions):
+        world_from_optical = np.eye(4)
+        world_from_optical[:3, :3] = quaternion_matrix(quat)
+        world_from_optical[:3, 3] = position
+        writer.write(moving, stamp, ts.serialize_cdr(t[tf_type](transforms=[stamped(
+            stamp, 'world', 'camera_link', world_from_optical @ optical_from_link)]), tf_type))
+
+
 def tum_frames(root: Path, count: int = 0) -> Iterable[RgbdFrame]:
     """Yield the frames of a TUM RGB-D folder, depth in metres (PNG / 5000)."""
     from clip_depth_ros.train.datasets import TumDataset
@@ -129,6 +170,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument('--intrinsics', type=float, nargs=4, metavar=('FX', 'FY', 'CX', 'CY'),
                    help='colour camera (default: SOURCE/intrinsics.txt)')
     p.add_argument('--frames', type=int, default=0, help='only the first N frames')
+    p.add_argument('--poses', type=Path, default=None,
+                   help='TUM trajectory to publish as /tf (e.g. SOURCE/groundtruth.txt)')
     return p.parse_args(argv)
 
 
@@ -138,8 +181,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     camera = tuple(args.intrinsics) if args.intrinsics else read_intrinsics_txt(
         args.source / 'intrinsics.txt', required=True)
+    poses = None
+    if args.poses is not None:
+        from clip_depth_ros.train.temporal import read_tum_poses
+        poses = read_tum_poses(args.poses)
     write_rgbd_bag(args.out, tum_frames(args.source, args.frames), camera, args.storage,
-                   args.compressed, args.depth_encoding)
+                   args.compressed, args.depth_encoding, poses=poses)
     print(f'wrote {args.out}')
     return 0
 

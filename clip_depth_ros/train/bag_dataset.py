@@ -52,6 +52,7 @@ class BagPair:
     image_log_ns: int
     depth_log_ns: int
     intrinsics: Intrinsics
+    frame_id: str = ''
 
 
 @dataclass
@@ -127,7 +128,7 @@ def index_bag(bag: Path, topics: BagTopics, tolerance_ns: int,
     from rosbags.rosbag2 import Reader
     from rosbags.typesys import get_typestore, Stores
     typestore = get_typestore(Stores.ROS2_JAZZY)
-    images: List[Tuple[int, int, Tuple[int, int]]] = []  # (stamp, log time, (w, h))
+    images: List[Tuple[int, int, Tuple[int, int], str]] = []  # stamp, log time, (w, h), frame
     depths: List[Tuple[int, int, Tuple[int, int], str]] = []
     infos, depth_infos = _CameraInfos(), _CameraInfos()
     try:
@@ -144,7 +145,8 @@ def index_bag(bag: Path, topics: BagTopics, tolerance_ns: int,
                 stamp = _stamp_ns(msg.header)
                 if conn.id == img.id:
                     images.append((stamp, log_ns, _image_size(msg, conn.msgtype, limits, bag,
-                                                              topics.image, stamp)))
+                                                              topics.image, stamp),
+                                   msg.header.frame_id))
                 elif conn.id == dep.id:
                     if msg.encoding not in DEPTH_ENCODINGS:
                         raise DatasetError(
@@ -174,7 +176,7 @@ def index_bag(bag: Path, topics: BagTopics, tolerance_ns: int,
     matches = associate([i[0] for i in images], [d[0] for d in depths], tolerance_ns)
     pairs: List[BagPair] = []
     for i, j in matches:
-        stamp, log_ns, size = images[i]
+        stamp, log_ns, size, frame_id = images[i]
         d_stamp, d_log, d_size, _ = depths[j]
         if d_size != size:
             raise DatasetError(
@@ -185,7 +187,7 @@ def index_bag(bag: Path, topics: BagTopics, tolerance_ns: int,
         depth_info = depth_infos.for_stamp(d_stamp)
         if depth_info is not None:
             _check_same_camera(depth_info, intr, bag, topics, depth_info_topic)
-        pairs.append(BagPair(str(bag), stamp, d_stamp, log_ns, d_log, intr))
+        pairs.append(BagPair(str(bag), stamp, d_stamp, log_ns, d_log, intr, frame_id))
     paired_i = {i for i, _ in matches}
     paired_j = {j for _, j in matches}
     index = BagIndex(str(bag), img.msgtype, pairs,
@@ -332,6 +334,49 @@ class BagDataset:
             for stamp in index.unmatched_depth:
                 yield {'source': index.bag, 'image_stamp_ns': '', 'depth_stamp_ns': stamp,
                        'dt_ms': '', 'split': 'unmatched_depth'}
+
+
+def tf_poses(indexes: Sequence[BagIndex], fixed_frame: str = ''):
+    """
+    World-from-camera at every paired colour stamp, from the /tf and /tf_static of each bag.
+
+    The camera frame is the colour image's header.frame_id; the chain runs up to the root of
+    its tree (or `fixed_frame`). Frames without a transform at their stamp get no pose.
+    """
+    from rosbags.rosbag2 import Reader
+    from rosbags.typesys import get_typestore, Stores
+    from clip_depth_ros.train.temporal import sample_track, TransformTree
+    typestore = get_typestore(Stores.ROS2_JAZZY)
+    stamps, poses = [], []
+    for index in indexes:
+        bag = Path(index.bag)
+        tree = TransformTree()
+        try:
+            with Reader(bag) as reader:
+                conns = [c for c in reader.connections if c.topic in ('/tf', '/tf_static')
+                         and c.msgtype == 'tf2_msgs/msg/TFMessage']
+                if not conns:
+                    raise DatasetError(f'{bag}: no /tf or /tf_static topic to take camera poses '
+                                       'from; give --poses with a TUM trajectory file instead')
+                for conn, _, raw in reader.messages(connections=conns):
+                    for t in typestore.deserialize_cdr(raw, conn.msgtype).transforms:
+                        tr, rot = t.transform.translation, t.transform.rotation
+                        tree.add(t.header.frame_id, t.child_frame_id, _stamp_ns(t.header),
+                                 (tr.x, tr.y, tr.z), (rot.x, rot.y, rot.z, rot.w),
+                                 static=conn.topic == '/tf_static')
+        except DatasetError:
+            raise
+        except Exception as e:
+            raise _open_error(bag, e) from e
+        frames = {p.frame_id for p in index.pairs}
+        unknown = sorted(f for f in frames if f.lstrip('/') not in tree.frames())
+        if unknown:
+            raise DatasetError(f'{bag}: /tf never mentions the colour frame {unknown[0]!r}; '
+                               f'frames in /tf: {", ".join(tree.frames()) or "none"}')
+        for p in index.pairs:
+            stamps.append(p.image_stamp_ns)
+            poses.append(tree.world_from(p.frame_id, p.image_stamp_ns, fixed_frame))
+    return sample_track(stamps, poses)
 
 
 def build_bag_datasets(root: Path, topics: BagTopics, tolerance_ms: float = 20.0,

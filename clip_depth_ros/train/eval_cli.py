@@ -65,9 +65,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     g.add_argument('--intrinsics', type=Path, default=None,
                    help='intrinsics.txt (fx fy cx cy) for datasets without camera_info')
     g = p.add_argument_group('temporal consistency')
-    g.add_argument('--poses', type=Path, default=None,
-                   help='TUM trajectory (timestamp tx ty tz qx qy qz qw, world-from-camera): '
-                   'score each frame t against frame t+k')
+    g.add_argument('--poses', default=None,
+                   help='TUM trajectory (timestamp tx ty tz qx qy qz qw, world-from-camera), or '
+                   '"tf" for the /tf and /tf_static of the bag(s): score each frame t against '
+                   'frame t+k')
+    g.add_argument('--tf-fixed-frame', default='',
+                   help='with --poses tf: the frame poses are taken in (default: the root)')
     g.add_argument('--temporal-k', type=int, default=1, help='frame offset k (default 1)')
     p.add_argument('--crop', choices=('none', 'eigen', 'garg'), default=None,
                    help='override the dataset protocol crop')
@@ -143,6 +146,10 @@ class Concat:
 
     def unmatched_rows(self):
         yield from getattr(self.parts[0], 'unmatched_rows', lambda: ())()
+
+    @property
+    def indexes(self):
+        return self.parts[0].indexes
 
 
 class WithCamera:
@@ -228,9 +235,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if camera is not None or args.focal_px is not None:
         dataset = WithCamera(dataset, args.focal_px, camera)
     poses = None
-    if args.poses is not None:
+    if args.poses == 'tf':
+        from clip_depth_ros.train.bag_dataset import tf_poses
+        if args.dataset != 'bag':
+            raise ValueError('--poses tf reads /tf from bags: use it with --dataset bag')
+        poses = tf_poses(dataset.indexes, args.tf_fixed_frame)
+    elif args.poses is not None:
         from clip_depth_ros.train.temporal import read_tum_poses
-        poses = read_tum_poses(args.poses)
+        poses = read_tum_poses(Path(args.poses))
     predict, model_max = build_predictor(args, dataset)
     crop, max_depth = PROTOCOLS.get(args.dataset, (None, model_max or 10.0))
     if args.crop is not None:

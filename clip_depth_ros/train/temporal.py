@@ -16,7 +16,7 @@ import bisect
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Deque, Dict, List, Optional, Tuple
+from typing import Deque, Dict, List, Optional, Sequence, Tuple
 
 from clip_depth_ros.geometry import Intrinsics
 from clip_depth_ros.train.metrics import crop_mask
@@ -109,6 +109,52 @@ def read_tum_poses(path: Path) -> PoseTrack:
     return PoseTrack([r[0] for r in rows], values[:, :3], quats)
 
 
+class TransformTree:
+    """
+    Parent-from-child transforms over time, as /tf and /tf_static carry them.
+
+    `world_from(frame, t)` chains them from the root of the frame's tree (or `fixed_frame`)
+    down to `frame`, interpolating each moving transform at `t`.
+    """
+
+    def __init__(self) -> None:
+        self._edges: Dict[str, Tuple[str, bool, List[Tuple[int, List[float]]]]] = {}
+        self._tracks: Dict[str, PoseTrack] = {}
+
+    def add(self, parent: str, child: str, stamp_ns: int, translation: Sequence[float],
+            rotation_xyzw: Sequence[float], static: bool = False) -> None:
+        entry = self._edges.setdefault(child.lstrip('/'), (parent.lstrip('/'), static, []))
+        entry[2].append((int(stamp_ns), [*map(float, translation), *map(float, rotation_xyzw)]))
+        self._tracks.pop(child.lstrip('/'), None)
+
+    def frames(self) -> List[str]:
+        return sorted(set(self._edges) | {p for p, _, _ in self._edges.values()})
+
+    def _track(self, child: str) -> PoseTrack:
+        if child not in self._tracks:
+            rows = sorted(self._edges[child][2], key=lambda r: r[0])
+            values = np.array([r[1] for r in rows], np.float64)
+            quats = values[:, 3:] / np.linalg.norm(values[:, 3:], axis=1, keepdims=True)
+            self._tracks[child] = PoseTrack([r[0] for r in rows], values[:, :3], quats)
+        return self._tracks[child]
+
+    def world_from(self, frame: str, stamp_ns: int, fixed_frame: str = '',
+                   max_gap_ns: int = MAX_POSE_GAP_NS) -> Optional[np.ndarray]:
+        """4x4 root-from-`frame` at `stamp_ns`; None where a moving link has no data."""
+        pose, node, seen = np.eye(4), frame.lstrip('/'), set()
+        while node in self._edges and node != fixed_frame and node not in seen:
+            seen.add(node)
+            parent, static, _ = self._edges[node]
+            track = self._track(node)
+            link = track.at(track.stamps_ns[-1]) if static else track.at(stamp_ns, max_gap_ns)
+            if link is None:
+                return None
+            pose, node = link @ pose, parent
+        if fixed_frame and node != fixed_frame:
+            return None
+        return pose
+
+
 def warp_depth(depth: np.ndarray, valid: np.ndarray, intr: Intrinsics,
                dst_from_src: np.ndarray) -> np.ndarray:
     """
@@ -145,6 +191,28 @@ def relative_difference(warped: np.ndarray, target: np.ndarray,
         return float('nan'), 0
     t = target[covisible].astype(np.float64)
     return float(np.mean(np.abs(warped[covisible] - t) / t)), count
+
+
+def sample_track(stamps_ns: Sequence[int], poses: Sequence[Optional[np.ndarray]]) -> PoseTrack:
+    """Build a PoseTrack holding exactly the given poses (4x4 or None) at the given stamps."""
+    keep = sorted((int(t), p) for t, p in zip(stamps_ns, poses) if p is not None)
+    if not keep:
+        return PoseTrack([], np.zeros((0, 3)), np.zeros((0, 4)))
+    return PoseTrack([t for t, _ in keep], np.array([p[:3, 3] for _, p in keep]),
+                     np.array([matrix_quaternion(p[:3, :3]) for _, p in keep]))
+
+
+def matrix_quaternion(r: np.ndarray) -> np.ndarray:
+    """3x3 rotation matrix -> (qx, qy, qz, qw), the inverse of quaternion_matrix."""
+    w = np.sqrt(max(0.0, 1 + r[0, 0] + r[1, 1] + r[2, 2])) / 2
+    x = np.sqrt(max(0.0, 1 + r[0, 0] - r[1, 1] - r[2, 2])) / 2
+    y = np.sqrt(max(0.0, 1 - r[0, 0] + r[1, 1] - r[2, 2])) / 2
+    z = np.sqrt(max(0.0, 1 - r[0, 0] - r[1, 1] + r[2, 2])) / 2
+    x = np.copysign(x, r[2, 1] - r[1, 2])
+    y = np.copysign(y, r[0, 2] - r[2, 0])
+    z = np.copysign(z, r[1, 0] - r[0, 1])
+    q = np.array([x, y, z, w])
+    return q / np.linalg.norm(q)
 
 
 @dataclass
