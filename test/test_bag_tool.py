@@ -2,14 +2,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """clip-depth-bag on rosbag2 bags written by the test (MCAP and sqlite3, raw and compressed)."""
 
+import hashlib
 import os
 from pathlib import Path
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
-from clip_depth_ros.bag_depth import image_namespace
+from clip_depth_ros.bag_depth import BagError, image_namespace, process_bag, verify_bag
 import cv2
 import numpy as np
 import pytest
@@ -103,7 +105,8 @@ def test_bag_gets_depth_info_and_points(tmp_path, tiny_checkpoint, tiny_estimato
         assert p.is_dense is False
     # The same engine as the node: the first frame's depth equals a direct prediction.
     got = np.frombuffer(depth[0][1].data.tobytes(), np.float32).reshape(H, W)
-    np.testing.assert_allclose(got, tiny_estimator.predict(frames(1)[0]), rtol=1e-5)
+    np.testing.assert_allclose(got, tiny_estimator.predict(frames(1)[0], focal_px=K[0]),
+                               rtol=1e-5)
     xyz = np.frombuffer(points[0][1].data.tobytes(), np.float32).reshape(H, W, 8)
     np.testing.assert_allclose(xyz[..., 2], got)
     # Input untouched and still readable.
@@ -166,16 +169,16 @@ def test_interrupted_run_leaves_no_output(tmp_path, tiny_checkpoint, sig):
     proc = subprocess.Popen([exe, str(src), str(dst), '--checkpoint', str(tiny_checkpoint)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    partial = tmp_path / '.out.partial'
     deadline = time.monotonic() + 120
-    while not partial.exists() and time.monotonic() < deadline and proc.poll() is None:
+    while not list(tmp_path.glob('.out.*.partial')) and time.monotonic() < deadline \
+            and proc.poll() is None:
         time.sleep(0.05)
-    assert partial.exists(), 'the run finished before it could be interrupted'
+    assert list(tmp_path.glob('.out.*.partial')), 'the run finished before it was interrupted'
     time.sleep(0.5)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert not dst.exists() and not partial.exists()
+    assert not dst.exists() and not list(tmp_path.glob('.out*'))
 
 
 def test_image_namespace():
@@ -188,3 +191,211 @@ def test_image_namespace():
 def test_missing_input(tmp_path, tiny_checkpoint):
     r = run_tool(tmp_path / 'none', tmp_path / 'out', '--checkpoint', tiny_checkpoint)
     assert r.returncode == 1 and str(Path(tmp_path / 'none')) in r.stderr
+
+
+# -- faults: the input is never touched, every failure is one line naming its file -------------
+def digest(path):
+    """sha256 over every file of a bag directory (names and bytes)."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in Path(path).rglob('*') if p.is_file()):
+        h.update(f.name.encode() + b'\0' + f.read_bytes())
+    return h.hexdigest()
+
+
+def one_error_line(r, *needles):
+    lines = [line for line in r.stderr.splitlines() if 'error' in line]
+    assert len(lines) == 1, r.stderr
+    assert 'Traceback' not in r.stderr
+    for needle in needles:
+        assert str(needle) in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def with_crcs(bag, compression='zstd', data_crc=False):
+    """Rewrite a bag's MCAP file as `ros2 bag record` writes it: chunk CRCs (rosbags writes 0)."""
+    from mcap.reader import make_reader
+    from mcap.writer import CompressionType, Writer as McapWriter
+    (path,) = Path(bag).glob('*.mcap')
+    with open(path, 'rb') as f:
+        reader = make_reader(f)
+        header, summary = reader.get_header(), reader.get_summary()
+        metadata = list(reader.iter_metadata())
+        messages = [m for _, _, m in reader.iter_messages(log_time_order=False)]
+    tmp = path.with_name(path.name + '.tmp')
+    with open(tmp, 'wb') as f:
+        w = McapWriter(f, compression=CompressionType[compression.upper()],
+                       enable_data_crcs=data_crc)
+        w.start(profile=header.profile, library=header.library)
+        schemas = {i: w.register_schema(s.name, s.encoding, s.data)
+                   for i, s in summary.schemas.items()}
+        channels = {i: w.register_channel(c.topic, c.message_encoding, schemas[c.schema_id],
+                                          c.metadata) for i, c in summary.channels.items()}
+        for m in metadata:
+            w.add_metadata(m.name, m.metadata)
+        for m in messages:
+            w.add_message(channels[m.channel_id], m.log_time, m.data, m.publish_time, m.sequence)
+        w.finish()
+    os.replace(tmp, path)
+    return path
+
+
+def test_mcap_with_crcs_is_processed(tmp_path, tiny_estimator):
+    src = write_bag(tmp_path / 'in', n=2)
+    with_crcs(src)
+    verify_bag(src)
+    process_bag(src, tmp_path / 'out', tiny_estimator, points=False)
+    assert len(read_all(tmp_path / 'out')['/cam/color/depth/image']) == 2
+
+
+@pytest.mark.parametrize('compression', ['zstd', 'none'])
+def test_garbage_in_an_mcap_chunk_is_detected_and_named(tmp_path, tiny_checkpoint,
+                                                        compression):
+    src = write_bag(tmp_path / 'in', n=6)
+    mcap_file = with_crcs(src, compression)
+    data = bytearray(mcap_file.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 4096] = np.random.default_rng(0).bytes(4096)
+    mcap_file.write_bytes(bytes(data))
+    before = digest(src)
+    with pytest.raises(BagError, match='chunk 0 at byte'):
+        verify_bag(src)
+    r = run_tool(src, tmp_path / 'out', '--checkpoint', tiny_checkpoint)
+    assert r.returncode == 1
+    one_error_line(r, mcap_file, 'chunk')
+    assert digest(src) == before and not list(tmp_path.glob('*out*'))
+
+
+def test_damaged_bytes_between_chunks_fail_the_data_crc(tmp_path):
+    src = write_bag(tmp_path / 'in', n=2)
+    mcap_file = with_crcs(src, 'none', data_crc=True)
+    verify_bag(src)
+    data = bytearray(mcap_file.read_bytes())
+    header_len = 8 + 9 + int.from_bytes(data[9:17], 'little')
+    data[header_len - 1] ^= 0xFF  # the last byte of the Header record, outside any chunk
+    mcap_file.write_bytes(bytes(data))
+    with pytest.raises(BagError, match='data section CRC'):
+        verify_bag(src)
+
+
+@pytest.mark.parametrize('damage', ['truncate', 'overwrite'])
+def test_damaged_sqlite3_bag_is_one_line(tmp_path, tiny_checkpoint, damage):
+    src = write_bag(tmp_path / 'in', 'sqlite3', n=6)
+    (db,) = src.glob('*.db3')
+    data = bytearray(db.read_bytes())
+    if damage == 'truncate':
+        data = data[:len(data) // 2]
+    else:
+        data[4096:8192] = np.random.default_rng(0).bytes(4096)  # page 2, a b-tree page
+    db.write_bytes(bytes(data))
+    before = digest(src)
+    r = run_tool(src, tmp_path / 'out', '--checkpoint', tiny_checkpoint)
+    assert r.returncode == 1
+    one_error_line(r, db, 'corrupt')
+    assert digest(src) == before and not list(tmp_path.glob('*out*'))
+
+
+def test_input_named_like_a_temporary_output_is_untouched(tmp_path, tiny_estimator):
+    # The name the tool used to give its temporary output, and remove when it existed.
+    src = write_bag(tmp_path / '.out.partial', n=2)
+    before = digest(src)
+    process_bag(src, tmp_path / 'out', tiny_estimator, points=False)
+    assert digest(src) == before
+    assert len(read_all(tmp_path / 'out')['/cam/color/depth/image']) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['.out.partial', 'out']
+
+
+def test_output_data_file_has_the_final_name(tmp_path, tiny_estimator):
+    for storage, suffix in (('mcap', '.mcap'), ('sqlite3', '.db3')):
+        src = write_bag(tmp_path / f'in_{storage}', storage, n=1)
+        dst = tmp_path / f'result_{storage}'
+        process_bag(src, dst, tiny_estimator, points=False)
+        assert sorted(p.name for p in dst.iterdir()) == ['metadata.yaml', dst.name + suffix]
+        assert dst.name + suffix in (dst / 'metadata.yaml').read_text()
+        assert '.partial' not in (dst / 'metadata.yaml').read_text()
+
+
+def test_bag_without_camera_info_gets_depth_only(tmp_path, tiny_estimator, caplog):
+    src = tmp_path / 'in'
+    with Writer(src, version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        conn = w.add_connection('/cam/image_raw', 'sensor_msgs/msg/Image', typestore=TS)
+        for i, rgb in enumerate(frames(3)):
+            msg = T['sensor_msgs/msg/Image'](header=header(i), height=H, width=W,
+                                             encoding='rgb8', is_bigendian=0, step=W * 3,
+                                             data=rgb.ravel())
+            w.write(conn, 10 + i, TS.serialize_cdr(msg, 'sensor_msgs/msg/Image'))
+    before = digest(src)
+    summary = process_bag(src, tmp_path / 'out', tiny_estimator)
+    assert summary.frames == 3 and summary.no_camera_info == ['/cam/image_raw']
+    (warning,) = [r for r in caplog.records if r.levelname == 'WARNING' and 'camera_info' in
+                  r.getMessage()]
+    assert '/cam/image_raw' in warning.getMessage()
+    msgs = read_all(tmp_path / 'out')
+    assert sorted(msgs) == ['/cam/depth/image', '/cam/image_raw']
+    got = np.frombuffer(msgs['/cam/depth/image'][0][1].data.tobytes(), np.float32)
+    np.testing.assert_allclose(got.reshape(H, W), tiny_estimator.predict(frames(1)[0]),
+                               rtol=1e-5)
+    assert digest(src) == before
+
+
+def test_refused_frames_are_skipped_and_counted_by_kind(tmp_path, tiny_estimator):
+    from bombs import jpeg_bomb, png_bomb
+    src = tmp_path / 'in'
+    with Writer(src, version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        conn = w.add_connection('/cam/image/compressed', 'sensor_msgs/msg/CompressedImage',
+                                typestore=TS)
+        good = cv2.imencode('.png', frames(1)[0])[1].ravel()
+        bombs = [np.frombuffer(b(), np.uint8) for b in (png_bomb, jpeg_bomb)]
+        for i, (fmt, data) in enumerate([('png', good), ('png', bombs[0]), ('jpeg', bombs[1]),
+                                         ('jpeg', good), ('bmp', good)]):
+            msg = T['sensor_msgs/msg/CompressedImage'](header=header(i), format=fmt,
+                                                       data=np.asarray(data, np.uint8))
+            w.write(conn, 10 + i, TS.serialize_cdr(msg, 'sensor_msgs/msg/CompressedImage'))
+    summary = process_bag(src, tmp_path / 'out', tiny_estimator)
+    assert summary.frames == 1 and summary.skipped == {'/cam/image/compressed': 4}
+    kinds = {kind: count for (_, kind), (count, _) in summary.skip_reasons.items()}
+    assert kinds == {'too_large': 2, 'format_mismatch': 1, 'unsupported_format': 1}
+
+
+DISK_FULL = [('mcap', 'tmpfs'), ('sqlite3', 'rlimit')]
+
+
+def _can_mount_tmpfs(where):
+    r = subprocess.run(['unshare', '-rm', 'sh', '-c', f'mount -t tmpfs -o size=64k t {where}'],
+                       capture_output=True)
+    return r.returncode == 0
+
+
+@pytest.mark.parametrize('storage,mechanism', DISK_FULL, ids=[f'{s}-{m}' for s, m in DISK_FULL])
+def test_full_disk_is_one_line_naming_the_output(tmp_path, tiny_checkpoint, storage,
+                                                 mechanism):
+    """
+    Fill a real disk: a 256 KiB tmpfs (ENOSPC) in a private mount namespace, or a file limit.
+
+    RLIMIT_FSIZE gives EFBIG, which sqlite3 reports as a full disk (Python ignores SIGXFSZ).
+    """
+    import resource
+    src = write_bag(tmp_path / 'in', storage, n=3)
+    before = digest(src)
+    target = tmp_path / 'disk'
+    target.mkdir()
+    exe = os.path.join(os.path.dirname(sys.executable), 'clip-depth-bag')
+    cmd = [exe, str(src), str(target / 'out'), '--checkpoint', str(tiny_checkpoint)]
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+    preexec = limit_file_size
+    if mechanism == 'tmpfs':
+        if shutil.which('unshare') is None or not _can_mount_tmpfs(target):
+            pytest.skip('cannot mount a tmpfs in a user namespace here')
+        # What is left on the tmpfs is listed from inside the namespace, where it exists.
+        cmd = ['unshare', '-rm', 'sh', '-c', f'mount -t tmpfs -o size=256k tmpfs {target} && '
+               f'{{ "$@"; rc=$?; echo "left:$(ls -A {target})"; exit $rc; }}', 'sh', *cmd]
+        preexec = None
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, preexec_fn=preexec)
+    assert r.returncode == 1, r.stderr
+    line = one_error_line(r, target / 'out', 'cannot write bag')
+    assert ('No space left' in line or 'full' in line or 'too large' in line), line
+    assert digest(src) == before
+    if mechanism == 'tmpfs':
+        assert r.stdout.splitlines()[-1] == 'left:', r.stdout
+    assert not list(target.iterdir())  # nothing left behind

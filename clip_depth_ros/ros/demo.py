@@ -19,7 +19,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from clip_depth_ros.checkpoint import CONFIG_FILE
-from clip_depth_ros.tools.common import tool_main
+from clip_depth_ros.tools.common import tool_main, UsageError
 import numpy as np
 
 SAMPLES = Path(__file__).resolve().parent.parent / 'data' / 'tum_fr1_rpy'
@@ -30,6 +30,8 @@ RECORDED = {'image': 'sensor_msgs/msg/Image', 'camera_info': 'sensor_msgs/msg/Ca
             'depth/points': 'sensor_msgs/msg/PointCloud2',
             '/diagnostics': 'diagnostic_msgs/msg/DiagnosticArray'}
 SUMMARY = 'summary.json'
+# Written first into an --out the demo creates; only a directory holding it is ever reused.
+MARKER = '.clip-depth-demo'
 
 
 class OfflineError(RuntimeError):
@@ -164,9 +166,7 @@ def run_demo(args: argparse.Namespace) -> dict:
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     samples = load_samples(args.frames)
     bag_dir = args.out / 'bag'
-    if bag_dir.exists():
-        if not (args.out / SUMMARY).exists():
-            raise FileExistsError(f'{bag_dir}: exists and is not from an earlier demo run')
+    if bag_dir.exists():  # from an earlier run: claim_output checked the marker
         shutil.rmtree(bag_dir)
     previews = args.out / 'previews'
     previews.mkdir(parents=True, exist_ok=True)
@@ -264,12 +264,30 @@ def _wait(predicate, timeout: float, what: str) -> None:
         time.sleep(0.005)
 
 
+def claim_output(out: Path) -> None:
+    """
+    Make `out` the demo's, or refuse: it must be new, empty, or marked by an earlier run.
+
+    The demo replaces its own checkpoint, bag and previews on a second run; the marker is
+    what tells its directory from a user's.
+    """
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise UsageError(f'{out}: not a directory')
+    if out.is_dir() and (out / MARKER).is_file():
+        return
+    if out.is_dir() and any(out.iterdir()):
+        what = 'a checkpoint directory' if (out / CONFIG_FILE).exists() else 'not empty'
+        raise UsageError(f'{out}: {what} and not created by clip-depth-demo; refusing to '
+                         'write into it (give a new or empty --out)')
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text('created by clip-depth-demo: the next run may replace '
+                              'checkpoint/, bag/, previews/ and summary.json here\n')
+
+
 @tool_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    if (args.out / CONFIG_FILE).exists():
-        raise FileExistsError(f'{args.out}: is a checkpoint directory, not a demo output')
+    claim_output(args.out)
     try:
         summary = run_demo(args)
     except OfflineError as e:

@@ -10,7 +10,8 @@ import signal
 from typing import Optional, Sequence
 
 from clip_depth_ros.config import PRECISIONS
-from clip_depth_ros.tools.common import tool_main
+from clip_depth_ros.frame_limits import FrameLimits
+from clip_depth_ros.tools.common import load_estimator, tool_main, UsageError
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -28,6 +29,11 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help='output storage (default: as the input)')
     p.add_argument('--device', default=None)
     p.add_argument('--precision', default='auto', choices=PRECISIONS)
+    p.add_argument('--max-pixels', type=int, default=FrameLimits.max_pixels,
+                   help='frames with more pixels are skipped, before decoding (default '
+                        '%(default)s)')
+    p.add_argument('--compressed-formats', nargs='+', default=list(FrameLimits.compressed_formats),
+                   metavar='FORMAT', help='compressed formats decoded (default: jpeg png)')
     return p.parse_args(argv)
 
 
@@ -37,8 +43,7 @@ def _interrupt(signum, frame) -> None:
 
 @tool_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from clip_depth_ros.bag_depth import BagError, process_bag
-    from clip_depth_ros.inference import DepthEstimator
+    from clip_depth_ros.bag_depth import BagError, process_bag, verify_bag
     from tqdm import tqdm
 
     args = parse_args(argv)
@@ -46,10 +51,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     if not args.input.exists():
         raise BagError(f'{args.input}: no such bag')
-    if args.output.exists():
+    if args.output.exists() or args.output.is_symlink():
         raise BagError(f'{args.output}: already exists; refusing to overwrite it')
-    estimator = DepthEstimator.from_checkpoint(args.checkpoint, device=args.device,
-                                               precision=args.precision)
+    try:
+        limits = FrameLimits(args.max_pixels, tuple(args.compressed_formats))
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    verify_bag(args.input)  # before the model loads: a damaged bag fails in a second
+    estimator = load_estimator(args.checkpoint, device=args.device, precision=args.precision)
     bar = None
 
     def progress(total: int):
@@ -62,7 +71,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                               image_topics=args.image_topic, points=not args.no_points,
                               colorize_points=not args.no_color,
                               max_range_m=args.max_range or estimator.max_depth_m,
-                              storage=args.storage, progress=progress)
+                              storage=args.storage, progress=progress, limits=limits,
+                              verify=False)
     finally:
         if bar is not None:
             bar.close()
@@ -70,8 +80,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f'({summary.fps:.2f} frames/s)')
     for topic, count in sorted(summary.written.items()):
         print(f'  {topic}: {count}')
-    for topic, count in sorted(summary.skipped.items()):
-        print(f'  skipped {count} undecodable frames on {topic}')
+    for (topic, kind), (count, first) in sorted(summary.skip_reasons.items()):
+        print(f'  skipped {count} frames on {topic} ({kind}: {first})')
+    for topic in summary.no_camera_info:
+        print(f'  {topic}: no camera_info, depth only')
     return 0
 
 

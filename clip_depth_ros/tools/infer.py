@@ -1,52 +1,109 @@
 # Copyright 2026 The clip_depth_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""clip-depth-infer: depth for image files, as .npy metres and a colour-mapped .png."""
+"""
+clip-depth-infer: depth for image files, as .npy metres and a colour-mapped .png.
+
+Outputs are `<out>/<stem>.npy` and `<out>/<stem>.png`. The tool never replaces a file it
+did not create: an output that would be one of the inputs is refused (exit 2), and so is an
+existing output file unless --overwrite is given. Each output is written to a unique
+temporary file beside it and renamed, so an interrupted run leaves no half file.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+import tempfile
 import time
-from typing import Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from clip_depth_ros.config import PRECISIONS
-from clip_depth_ros.tools.common import tool_main
+from clip_depth_ros.frame_limits import FrameLimits
+from clip_depth_ros.tools.common import load_estimator, tool_main, UsageError
 import numpy as np
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog='clip-depth-infer', description=__doc__)
-    p.add_argument('images', nargs='+', type=Path, help='image files (png, jpg, ...)')
+    p = argparse.ArgumentParser(prog='clip-depth-infer', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('images', nargs='+', type=Path, help='image files (png, jpg)')
     p.add_argument('--checkpoint', required=True, type=Path, help='checkpoint directory')
     p.add_argument('--out', required=True, type=Path, help='output directory')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: CUDA if present)')
     p.add_argument('--precision', default='auto', choices=PRECISIONS)
     p.add_argument('--colormap-max', type=float, default=None,
                    help='far end of the colour map in metres (default: the model max depth)')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace existing output files (never an input)')
+    p.add_argument('--max-pixels', type=int, default=FrameLimits.max_pixels,
+                   help='refuse images with more pixels, before decoding (default %(default)s)')
     return p.parse_args(argv)
+
+
+def output_paths(images: Sequence[Path], out: Path) -> List[tuple]:
+    """(npy, png) per image; refuses outputs that collide with each other or with an input."""
+    stems = [p.stem for p in images]
+    if len(set(stems)) != len(stems):
+        raise UsageError('two input images share a file stem; outputs would overwrite each other')
+    pairs = [(out / f'{s}.npy', out / f'{s}.png') for s in stems]
+    for target in (t for pair in pairs for t in pair):
+        for image in images:
+            if _same_file(target, image):
+                raise UsageError(f'{target}: would replace the input {image}; choose another '
+                                 '--out')
+    return pairs
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def write_new(path: Path, write: Callable[[Path], None], overwrite: bool) -> None:
+    """Write through a unique temporary file beside `path`, then rename it into place."""
+    if path.exists() and not overwrite:
+        raise UsageError(f'{path}: exists; refusing to overwrite it (--overwrite replaces '
+                         'outputs of an earlier run)')
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)  # ours: made by mkstemp above
+        raise
 
 
 @tool_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from clip_depth_ros.colormap import colorize_depth
     from clip_depth_ros.image_io import read_rgb, write_rgb_png
-    from clip_depth_ros.inference import DepthEstimator
 
     args = parse_args(argv)
-    stems = [p.stem for p in args.images]
-    if len(set(stems)) != len(stems):
-        raise ValueError('two input images share a file stem; outputs would overwrite each other')
-    frames = [read_rgb(p) for p in args.images]  # fail on a bad file before loading the model
-    estimator = DepthEstimator.from_checkpoint(args.checkpoint, device=args.device,
-                                               precision=args.precision)
+    try:
+        limits = FrameLimits(max_pixels=args.max_pixels)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    targets = output_paths(args.images, args.out)
+    if not args.overwrite:
+        for target in (t for pair in targets for t in pair):
+            if target.exists():
+                raise UsageError(f'{target}: exists; refusing to overwrite it (--overwrite '
+                                 'replaces outputs of an earlier run)')
+    # Fail on a bad file before loading the model.
+    frames = [read_rgb(p, limits) for p in args.images]
+    from clip_depth_ros.colormap import colorize_depth
+    estimator = load_estimator(args.checkpoint, device=args.device, precision=args.precision)
     vmax = args.colormap_max or estimator.max_depth_m
     args.out.mkdir(parents=True, exist_ok=True)
-    for path, rgb in zip(args.images, frames):
+    for path, rgb, (npy, png) in zip(args.images, frames, targets):
         start = time.perf_counter()
         depth = estimator.predict(rgb)
         elapsed_ms = (time.perf_counter() - start) * 1e3
-        np.save(args.out / f'{path.stem}.npy', depth)
-        write_rgb_png(args.out / f'{path.stem}.png', colorize_depth(depth, 0.0, vmax))
+        write_new(npy, lambda t: np.save(t, depth), args.overwrite)
+        view = colorize_depth(depth, 0.0, vmax)
+        write_new(png, lambda t: write_rgb_png(t, view), args.overwrite)
         print(f'{path}: {depth.shape[1]}x{depth.shape[0]}, depth {np.nanmin(depth):.2f}..'
               f'{np.nanmax(depth):.2f} m, {elapsed_ms:.0f} ms')
     return 0
