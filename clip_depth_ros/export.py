@@ -6,8 +6,8 @@ ONNX export of the image path, and an onnxruntime engine with the DepthEstimator
 The exported graph takes the normalised network input of one frame size and returns the depth
 logits at that size; the mirror's text embedding is folded in as a constant. Pre- and
 post-processing stay in torch and are the PyTorch engine's own functions (`normalise`,
-`logits_to_depth`: resize the logits, then sigmoid, clamp, camera scale), so both engines
-differ only by the graph's arithmetic.
+`logits_to_depth`: sigmoid, clamp and camera scale at network size, then the resize), so both
+engines differ only by the graph's arithmetic.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ The one input rule, and frames (uint8 RGB) to network input and logits back to m
 
 `network_size` alone decides the network input of a frame, for training, validation, evaluation,
 the node, the bag tool and ONNX export. `logits_to_depth` alone turns the network's output into
-metres at the frame's size, for every engine. Training resizes its frames with `resize_rgb`, the
+metres at the frame's size, for every engine (PyTorch and onnxruntime). Training resizes its frames with `resize_rgb`, the
 resize inference applies, so a model sees the same pixels per object in both.
 """
 
@@ -187,21 +187,21 @@ def logits_to_depth(logits: torch.Tensor, size: Tuple[int, int], max_depth_m: fl
     """
     (B, 1, h, w) logits -> (B, 1, H, W) metres, in float32; every engine's post-processing.
 
-    Logits are resized (bilinear) first, then `max_depth_m * sigmoid`, clamped at
-    `min_depth_m`, then multiplied by `scale` (a number, or one per frame; see `depth_scale`).
+    At network scale: `max_depth_m * sigmoid`, clamped at `min_depth_m`, times `scale` (a
+    number, or one per frame; see `depth_scale`); then resized (bilinear) to the frame, as
+    DESIGN section 1 orders it. Only the resize runs at the frame's resolution, so a 4000x3000
+    frame costs one pass over its pixels.
     """
-    x = logits.float()
-    if tuple(x.shape[-2:]) != tuple(size):
-        x = F.interpolate(x, size=size, mode='bilinear', align_corners=False)
-    depth = (max_depth_m * torch.sigmoid(x)).clamp_min(min_depth_m)
-    if scale is None:
-        return depth
+    depth = (max_depth_m * torch.sigmoid(logits.float())).clamp_min(min_depth_m)
     if isinstance(scale, (list, tuple)):
-        if all(s == 1.0 for s in scale):
-            return depth
-        s = torch.tensor(scale, dtype=depth.dtype, device=depth.device).view(-1, 1, 1, 1)
-        return depth * s
-    return depth if scale == 1.0 else depth * float(scale)
+        if any(s != 1.0 for s in scale):
+            depth = depth * torch.tensor(scale, dtype=depth.dtype,
+                                         device=depth.device).view(-1, 1, 1, 1)
+    elif scale is not None and scale != 1.0:
+        depth = depth * float(scale)
+    if tuple(depth.shape[-2:]) != tuple(size):
+        depth = F.interpolate(depth, size=size, mode='bilinear', align_corners=False)
+    return depth
 
 
 def resize_depth(depth: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:

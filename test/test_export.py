@@ -20,6 +20,7 @@ def onnx_model(tiny_checkpoint, tmp_path_factory):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert 'max relative difference' in r.stdout
+    assert float(r.stdout.rsplit(':', 1)[1]) <= 1e-4, r.stdout  # whole pipeline, a real frame
     return out
 
 

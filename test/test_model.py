@@ -304,3 +304,16 @@ def test_depthclip_computes_softmax_of_1000_cosines_and_averages_the_flip():
     assert depth.shape == (48, 64) and 1.0 <= depth.min() and depth.max() <= 3.0
     np.testing.assert_allclose(est.predict(np.ascontiguousarray(rgb[:, ::-1])), depth[:, ::-1],
                                rtol=1e-5)
+
+
+def test_post_processing_is_sigmoid_at_network_scale_then_resize():
+    """The one post-processing both engines call, in DESIGN's order."""
+    import torch.nn.functional as F
+    from clip_depth_ros.transforms import logits_to_depth
+    logits = torch.randn(2, 1, 4, 6) * 3
+    out = logits_to_depth(logits, (8, 12), 10.0, 0.5, [1.0, 2.0])
+    expected = F.interpolate((10.0 * torch.sigmoid(logits)).clamp_min(0.5)
+                             * torch.tensor([1.0, 2.0]).view(2, 1, 1, 1), size=(8, 12),
+                             mode='bilinear', align_corners=False)
+    torch.testing.assert_close(out, expected)
+    assert out.dtype == torch.float32 and float(out[0].min()) >= 0.5
