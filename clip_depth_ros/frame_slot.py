@@ -80,9 +80,18 @@ class FrameSlots(Generic[T]):
             self._cond.notify()
             return replaced
 
-    def take(self, key: Callable[[str], Hashable] = lambda name: None,
+    def pending(self) -> List[str]:
+        """List the cameras with a frame waiting."""
+        with self._cond:
+            return [n for n, v in self._items.items() if v is not None]
+
+    def take(self, key: Callable[[str, T], Hashable] = lambda name, item: None,
              timeout: Optional[float] = None) -> Optional[Dict[str, T]]:
-        """Wait for a frame; return {camera: item} for one batch, or None on timeout/close."""
+        """
+        Wait for a frame; return {camera: item} for one batch, or None on timeout or close.
+
+        `key(camera, item)` groups frames that can share a batch (their size).
+        """
         with self._cond:
             self._cond.wait_for(lambda: self._closed or any(
                 v is not None for v in self._items.values()), timeout)
@@ -90,8 +99,9 @@ class FrameSlots(Generic[T]):
             if not pending:
                 return None
             first = min(pending, key=lambda n: self._served[n])
-            batch_key = key(first)
-            chosen = [n for n in pending if n == first or key(n) == batch_key]
+            batch_key = key(first, self._items[first])
+            chosen = [n for n in pending
+                      if n == first or key(n, self._items[n]) == batch_key]
             self._turn += 1
             out = {}
             for n in chosen:

@@ -11,7 +11,7 @@ finished depth and cloud.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, List, Optional, Sequence
 
 from clip_depth_ros import geometry
 import numpy as np
@@ -23,7 +23,7 @@ BufferFactory = Callable[[int], object]
 
 @dataclass
 class FrameOutput:
-    depth_m: np.ndarray            # (H, W) float32, NaN = invalid
+    depth_m: np.ndarray            # (H, W) float32, NaN = invalid, +Inf = beyond range
     cloud: Optional[object]        # packed PointCloud2 data, or None
     cloud_height: int = 0
     cloud_width: int = 0
@@ -41,13 +41,41 @@ def depth_and_cloud(estimator, rgb: np.ndarray, max_range_m: float,
     `focal_px` (fx at the frame's resolution) converts the model's canonical depth to this
     camera; None takes it from `intr`, and without either the canonical camera is assumed.
     """
-    if focal_px is None and intr is not None and intr.fx > 0:
-        focal_px = intr.fx * rgb.shape[1] / intr.width if intr.width else intr.fx
+    return depth_and_cloud_batch(estimator, [rgb], max_range_m, [intr], stride, colorize,
+                                 new_buffer, [focal_px])[0]
+
+
+def depth_and_cloud_batch(estimator, frames: Sequence[np.ndarray], max_range_m: float,
+                          intrs: Sequence[Optional[geometry.Intrinsics]], stride: int = 1,
+                          colorize: bool = True, new_buffer: BufferFactory = bytearray,
+                          focal_px: Optional[Sequence[Optional[float]]] = None
+                          ) -> List[FrameOutput]:
+    """
+    Frames of one size (one per camera, say) through the model as one batch.
+
+    Each output is what `depth_and_cloud` gives for that frame with its own intrinsics and
+    focal length: the node serves several cameras with one model this way.
+    """
+    focals = list(focal_px) if focal_px is not None else [None] * len(frames)
+    for i, (rgb, intr) in enumerate(zip(frames, intrs)):
+        if focals[i] is None and intr is not None and intr.fx > 0:
+            focals[i] = intr.fx * rgb.shape[1] / intr.width if intr.width else intr.fx
     device = getattr(estimator, 'device', torch.device('cpu'))
     if device.type != 'cpu' and hasattr(estimator, 'predict_tensor'):
-        return _on_device(estimator, rgb, max_range_m, intr, stride, colorize, new_buffer,
-                          focal_px)
-    depth = geometry.mask_range(estimator.predict(rgb, focal_px=focal_px), max_range_m)
+        with torch.inference_mode():
+            depths = estimator.predict_tensor(list(frames), focals)
+        return [_finish_on_device(depths[i], rgb, max_range_m, intr, stride, colorize,
+                                  new_buffer) for i, (rgb, intr) in enumerate(zip(frames, intrs))]
+    if len(frames) == 1:
+        depths = [estimator.predict(frames[0], focal_px=focals[0])]
+    else:
+        depths = estimator.predict_batch(list(frames), focal_px=focals)
+    return [_on_host(depth, rgb, max_range_m, intr, stride, colorize, new_buffer)
+            for depth, rgb, intr in zip(depths, frames, intrs)]
+
+
+def _on_host(depth, rgb, max_range_m, intr, stride, colorize, new_buffer) -> FrameOutput:
+    depth = geometry.mask_range(depth, max_range_m)
     if intr is None:
         return FrameOutput(depth, None)
     xyz = geometry.unproject(depth, intr, stride)
@@ -62,8 +90,15 @@ def _on_device(estimator, rgb, max_range_m, intr, stride, colorize, new_buffer,
                focal_px=None) -> FrameOutput:
     """Run the frame on the device, then copy depth + cloud to the host in one transfer."""
     with torch.inference_mode():
-        depth_t = geometry.mask_range_torch(estimator.predict_tensor([rgb], focal_px)[0],
-                                            max_range_m)
+        depth = estimator.predict_tensor([rgb], focal_px)[0]
+    return _finish_on_device(depth, rgb, max_range_m, intr, stride, colorize, new_buffer)
+
+
+def _finish_on_device(depth, rgb, max_range_m, intr, stride, colorize,
+                      new_buffer) -> FrameOutput:
+    """Mask and pack a frame's depth on the device, then copy both to the host at once."""
+    with torch.inference_mode():
+        depth_t = geometry.mask_range_torch(depth, max_range_m)
         parts = [depth_t.contiguous().view(torch.uint8).reshape(-1)]
         if intr is not None:
             colour = torch.from_numpy(rgb).to(depth_t.device) if colorize else None

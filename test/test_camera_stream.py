@@ -21,7 +21,7 @@ def test_slots_batch_equal_sizes_and_serve_the_slow_camera():
         slots.put('twin', turn)
         if turn % 6 == 0:
             slots.put('slow', turn)
-        batch = slots.take(key=sizes.get, timeout=0)
+        batch = slots.take(key=lambda name, item: sizes[name], timeout=0)
         batches.append(sorted(batch))
         for name in batch:
             served[name] += 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import os
+import struct
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -25,10 +26,10 @@ from clip_depth_ros.config import CameraConfig, ConfigError, NodeConfig
 from clip_depth_ros.frame_limits import FrameRejected
 from clip_depth_ros.frame_slot import FrameSlots
 from clip_depth_ros.health import LatencyStats, ProblemLog
-from clip_depth_ros.pipeline import depth_and_cloud
+from clip_depth_ros.pipeline import depth_and_cloud_batch
 from clip_depth_ros.ros import conversions
 from clip_depth_ros.ros.parameters import (camera_config, camera_declarations, declarations,
-                                           names as parameter_names)
+                                           names as parameter_names, value_of)
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
@@ -61,6 +62,24 @@ def matching_reliability(offered: List[ReliabilityPolicy]) -> ReliabilityPolicy:
     if offered and all(r == ReliabilityPolicy.RELIABLE for r in offered):
         return ReliabilityPolicy.RELIABLE
     return ReliabilityPolicy.BEST_EFFORT
+
+
+def image_size_from_cdr(data: bytes) -> Optional[Tuple[int, int]]:
+    """
+    Read (height, width) from a serialized sensor_msgs/Image without deserializing it.
+
+    CDR: 4-byte encapsulation (byte 1 odd = little endian), stamp (8 bytes), frame_id (uint32
+    length + bytes), padding to 4, height, width. None when the bytes are not that.
+    """
+    try:
+        order = '<' if data[1] & 1 else '>'
+        (length,) = struct.unpack_from(order + 'I', data, 12)
+        offset = 16 + length
+        offset += -offset % 4
+        height, width = struct.unpack_from(order + 'II', data, offset)
+        return int(height), int(width)
+    except (IndexError, struct.error):
+        return None
 
 
 class DepthNode(LifecycleNode):
@@ -101,8 +120,7 @@ class DepthNode(LifecycleNode):
 
     # -- parameters -----------------------------------------------------------------------
     def _read_config(self) -> NodeConfig:
-        return NodeConfig(**{name: self.get_parameter(name).value
-                             for name in parameter_names()})
+        return NodeConfig(**{name: value_of(self, name) for name in parameter_names()})
 
     def _camera_configs(self) -> List[CameraConfig]:
         cfg = self.config
@@ -327,13 +345,22 @@ class DepthNode(LifecycleNode):
         self._by_name[name].frame_arrived()
         self.slots.put(name, (data, time.monotonic()))
 
+    def _batch_key(self, name: str, item: Tuple[bytes, float]) -> Optional[Tuple[int, int]]:
+        """Frame size of a pending frame: read from a raw Image's header, else the last one."""
+        cam = self._by_name[name]
+        if cam.config.transport == 'raw':
+            size = image_size_from_cdr(item[0])
+            if size is not None:
+                return size
+        return cam.shape
+
     def _warn(self, message: str) -> None:
         self.get_logger().warning(message)
 
     # -- inference thread -----------------------------------------------------------------
     def _run(self) -> None:
         while True:
-            batch = self.slots.take(key=lambda name: self._by_name[name].shape)
+            batch = self.slots.take(key=self._batch_key)
             if batch is None:
                 return
             try:
@@ -355,7 +382,21 @@ class DepthNode(LifecycleNode):
         for item in frames:
             groups.setdefault(item[3].shape[:2], []).append(item)
         for group in groups.values():
-            self._infer(group)
+            try:
+                self._infer(group)
+            except Exception:
+                if len(group) == 1:
+                    raise
+                for item in group:  # one camera's failure must not cost the others a frame
+                    self._infer_alone(item)
+
+    def _infer_alone(self, item: tuple) -> None:
+        cam = item[0]
+        try:
+            self._infer([item])
+        except Exception as e:
+            cam.report('inference', f'inference failed for {cam.image_topic}: '
+                       f'{type(e).__name__}: {e}')
 
     def _decode(self, cam: CameraStream, data: bytes) -> Optional[Tuple[Any, Any]]:
         """(message, rgb) of a serialized frame, or None with the problem reported by kind."""
@@ -385,24 +426,26 @@ class DepthNode(LifecycleNode):
         return msg, rgb
 
     def _infer(self, group: list) -> None:
-        """Run frames of one size (one per camera) and publish each camera's outputs."""
+        """Run frames of one size (one per camera) as one batch; publish each camera's."""
         cfg, estimator = self.config, self.estimator
         start = time.perf_counter()
-        outputs = []
+        waits, infos, intrs = [], [], []
         for cam, arrival_s, msg, rgb in group:
             info, intr = cam.intrinsics(rgb.shape[1], rgb.shape[0])
             cam.focal_px = intr.fx if intr is not None else None
-            wait_ms = (time.monotonic() - arrival_s) * 1e3
-            out = depth_and_cloud(estimator, rgb, cfg.max_range,
-                                  intr if cfg.publish_points else None, cfg.point_stride,
-                                  cfg.colorize_points, conversions.new_buffer,
-                                  focal_px=cam.focal_px)
-            outputs.append((cam, msg, rgb, info, intr, out, wait_ms))
+            waits.append((time.monotonic() - arrival_s) * 1e3)
+            infos.append(info)
+            intrs.append(intr)
+        outputs = depth_and_cloud_batch(
+            estimator, [item[3] for item in group], cfg.max_range,
+            intrs if cfg.publish_points else [None] * len(group), cfg.point_stride,
+            cfg.colorize_points, conversions.new_buffer,
+            focal_px=[item[0].focal_px for item in group])
         self.compute_ms.add((time.perf_counter() - start) * 1e3)
         self.last_batch_size = len(group)
         self.batch_sizes[len(group)] = self.batch_sizes.get(len(group), 0) + 1
-        for cam, msg, rgb, info, intr, out, wait_ms in outputs:
-            self._publish(cam, msg, info, intr, out, wait_ms)
+        for i, (cam, _, msg, _) in enumerate(group):
+            self._publish(cam, msg, infos[i], intrs[i], outputs[i], waits[i])
 
     def _publish(self, cam: CameraStream, msg: Any, info: Any, intr: Any, out: Any,
                  wait_ms: float) -> None:

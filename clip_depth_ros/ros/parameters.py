@@ -15,6 +15,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 from clip_depth_ros.config import CameraConfig, INPUT_QOS, NodeConfig, PRECISIONS, TRANSPORTS
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 ParameterType)
+from rclpy.parameter import Parameter
 
 
 class Spec(NamedTuple):
@@ -120,8 +121,22 @@ def descriptor(name: str) -> ParameterDescriptor:
 
 
 def declarations() -> List[Tuple[str, Any, ParameterDescriptor]]:
-    """(name, default, descriptor) for every parameter, for `Node.declare_parameters`."""
-    return [(name, value, descriptor(name)) for name, value in defaults().items()]
+    """
+    Return (name, default, descriptor) for every parameter, for `Node.declare_parameters`.
+
+    An empty list cannot carry its type in rclpy (it would become a byte array): such a
+    parameter is declared by type only and reads as unset until given, see `value_of`.
+    """
+    return [(name, Parameter.Type.STRING_ARRAY if value == [] else value, descriptor(name))
+            for name, value in defaults().items()]
+
+
+def value_of(node, name: str) -> Any:
+    """Return a declared parameter's value; the table's default while it is unset."""
+    param = node.get_parameter_or(name, None)
+    if param is None or param.type_ == Parameter.Type.NOT_SET:
+        return defaults()[name]
+    return param.value
 
 
 def to_yaml(node_name: str = '/**') -> str:
