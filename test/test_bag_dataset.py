@@ -166,7 +166,8 @@ def test_depth_buffers_big_endian_and_padded():
 def test_training_from_a_bag_lists_its_pairs(tmp_path, tum):
     from clip_depth_ros.train.engine import fit
     bag = write_rgbd_bag(tmp_path / 'bag', frames(tum, drop_depth={2}), CAMERA)
-    cfg = load_config(REPO / 'config' / 'train_bag.yaml', [
+    assert load_config(REPO / 'config' / 'train_bag.yaml').data.dataset == 'bag'
+    cfg = load_config(REPO / 'config' / 'train_bag_tiny.yaml', [
         f'data.root={bag}', f'out_dir={tmp_path / "run"}', 'optim.epochs=1',
         'max_steps_per_epoch=1', 'data.val_fraction=0.25', 'data.num_workers=0',
         'log_images=0'])

@@ -77,6 +77,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument('--flip', action='store_true', help='average with the flipped prediction')
     p.add_argument('--out', required=True, type=Path)
     p.add_argument('--device', default=None)
+    p.add_argument('--precision', choices=('auto', 'fp32', 'bf16', 'fp16'), default='auto',
+                   help='as the node: auto = bf16 where the device computes it natively')
     args = p.parse_args(argv)
     if args.focal_px is not None and not args.focal_px > 0:
         p.error('--focal-px must be > 0')
@@ -183,7 +185,8 @@ def build_predictor(args: argparse.Namespace, dataset=None):
     if args.baseline is None:
         if args.checkpoint is None:
             raise ValueError('give --checkpoint DIR or --baseline depthclip|median')
-        estimator = DepthEstimator.from_checkpoint(args.checkpoint, device=args.device)
+        estimator = DepthEstimator.from_checkpoint(args.checkpoint, device=args.device,
+                                                   precision=args.precision)
         return estimator.predict, estimator.max_depth_m
     if args.baseline == 'median':
         value = args.constant_depth_m
