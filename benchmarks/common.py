@@ -35,12 +35,51 @@ def time_ms(fn: Callable[[], object], warmup: int = 2, repeat: int = 10,
             'runs': repeat}
 
 
+def _summary(samples: List[float]) -> Dict[str, float]:
+    samples = sorted(samples)
+    return {'median_ms': statistics.median(samples),
+            'p90_ms': samples[min(len(samples) - 1, int(round(0.9 * (len(samples) - 1))))],
+            'runs': len(samples)}
+
+
+def time_interleaved(fns: Dict[str, Callable[[], object]], warmup: int = 1, repeat: int = 5,
+                     sync: Callable[[], None] = lambda: None) -> Dict[str, Dict[str, float]]:
+    """
+    Median and p90 ms of each function, timed in turns (a, b, c, a, b, c, ...).
+
+    On a shared, noisy machine a load change then hits every candidate alike, so the
+    ratios between them hold better than with one block of runs after another.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    sync()
+    samples: Dict[str, List[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            sync()
+            samples[name].append((time.perf_counter() - start) * 1e3)
+    return {name: _summary(s) for name, s in samples.items()}
+
+
 def machine() -> Dict[str, object]:
     info = {'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
             'python': sys.version.split()[0], 'torch': torch.__version__,
             'cpu': platform.processor() or platform.machine(), 'cpu_count': os.cpu_count(),
             'torch_threads': torch.get_num_threads(),
             'cuda': torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    try:  # the CPU model and whether it computes bf16 natively (Linux)
+        text = Path('/proc/cpuinfo').read_text()
+        names = [ln.split(':', 1)[1].strip() for ln in text.splitlines()
+                 if ln.startswith('model name')]
+        flags = set(next((ln for ln in text.splitlines() if ln.startswith('flags')),
+                         ':').split(':', 1)[1].split())
+        info['cpu_model'] = names[0] if names else None
+        info['cpu_bf16_flags'] = sorted(flags & {'avx512_bf16', 'amx_bf16', 'amx_tile'})
+    except OSError:
+        pass
     return info
 
 
