@@ -183,3 +183,125 @@ def test_keys_from_data_cannot_grow_the_log_without_bound():
     for i in range(1000):
         log.report(f'key{i}', 'm')
     assert len(log.totals()) <= 65 and log.totals()['problems.other'] == 1000 - 64
+
+
+# -- training checkpoints: a kill between any two file operations of a save --------------------
+class Killed(BaseException):
+    """The process died here: nothing after it runs, no handler cleans up."""
+
+
+OS_OPERATIONS = ('mkdir', 'open', 'fsync', 'replace', 'rename', 'symlink', 'unlink', 'rmdir')
+
+
+class KillSwitch:
+    """Count os-level file operations; from the n-th on, every one raises Killed."""
+
+    def __init__(self, monkeypatch, kill_at=None):
+        import os
+        self.count, self.kill_at, self.ops = 0, kill_at, []
+        for name in OS_OPERATIONS:
+            monkeypatch.setattr(os, name, self._wrap(name, getattr(os, name)))
+
+    def _wrap(self, name, real):
+        def op(*args, **kwargs):
+            if self.kill_at is not None and self.count >= self.kill_at:
+                raise Killed(name)
+            self.count += 1
+            self.ops.append(name)
+            return real(*args, **kwargs)
+        return op
+
+
+def _tiny_cfg(out, *extra):
+    from pathlib import Path
+    from clip_depth_ros.train.config import load_config
+    yaml_path = Path(__file__).resolve().parent.parent / 'config' / 'train_tiny.yaml'
+    return load_config(yaml_path, [f'out_dir={out}', 'optim.epochs=2', 'max_steps_per_epoch=1',
+                                   'optim.batch_size=2', 'model.input_short_side=64',
+                                   'data.crop_height=48', 'data.crop_width=64', *extra])
+
+
+def _epoch_of(path):
+    """Epoch of the checkpoint at `path`, after checking that every file of it loads."""
+    import json
+    from clip_depth_ros.checkpoint import read_config, read_tensors
+    from clip_depth_ros.train.run_state import STATE_FILE
+    import torch
+    read_config(path)
+    read_tensors(path)
+    meta = json.loads((path / 'config.json').read_text())
+    if (path / STATE_FILE).exists():
+        state = torch.load(path / STATE_FILE, weights_only=True)
+        return state['epoch']
+    return meta['epoch']
+
+
+def _same_tensors(a, b):
+    from safetensors.torch import load_file
+    import torch
+    ta, tb = load_file(str(a / 'model.safetensors')), load_file(str(b / 'model.safetensors'))
+    return ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
+
+
+def test_checkpoints_load_after_a_kill_at_every_file_operation(tmp_path, monkeypatch):
+    import shutil
+    from clip_depth_ros.inference import DepthEstimator
+    from clip_depth_ros.train import engine, run_state
+
+    import random
+    import torch
+
+    # The uninterrupted run; just before its epoch-2 save, keep the directory and what the
+    # save needs (the live model and optimiser do not change after the last save).
+    reference, split = tmp_path / 'reference', tmp_path / 'split'
+    captured = {}
+
+    def capture(*args, **kwargs):
+        if args[5] == 2:
+            shutil.copytree(args[0], split, symlinks=True)
+            captured.update(args=args, kwargs=kwargs, torch_rng=torch.get_rng_state(),
+                            python_rng=random.getstate())
+        return run_state.save_epoch(*args, **kwargs)
+    monkeypatch.setattr(engine, 'save_epoch', capture)
+    engine.fit(_tiny_cfg(reference))
+    monkeypatch.undo()
+    args, kwargs = captured['args'], captured['kwargs']
+
+    def save_into(out, kill_at):
+        shutil.copytree(split, out, symlinks=True)
+        torch.set_rng_state(captured['torch_rng'])  # saved with `last`: as at the real save
+        random.setstate(captured['python_rng'])
+        switch = KillSwitch(monkeypatch, kill_at)
+        try:
+            run_state.save_epoch(out, *args[1:], **kwargs)
+        except Killed:
+            pass
+        finally:
+            monkeypatch.undo()
+        return switch
+
+    total = save_into(tmp_path / 'count', None).count
+    assert total >= 10  # best and last: files, fsyncs, link swaps, removal of old versions
+    outcomes = {}
+    for n in range(total):
+        out = tmp_path / f'kill{n:03d}'
+        save_into(out, n)
+        epochs = (_epoch_of(out / 'best'), _epoch_of(out / 'last'))
+        assert epochs[1] in (1, 2) and epochs[0] >= epochs[1], (n, epochs)
+        outcomes.setdefault(epochs, n)
+    print(f'{total} file operations per save; kill outcomes (best, last epoch): {outcomes}')
+    assert (1, 1) in outcomes and (2, 2) in outcomes and len(outcomes) >= 2, outcomes
+
+    # Every state a kill can leave is resumed, and retraces the uninterrupted run exactly.
+    for epochs, n in sorted(outcomes.items()):
+        out = tmp_path / f'kill{n:03d}'
+        engine.fit(_tiny_cfg(out, f'resume={out / "last"}'))
+        for name in ('last', 'best'):
+            assert _same_tensors(out / name, reference / name), (epochs, name)
+        estimator = DepthEstimator.from_checkpoint(out / 'best', device='cpu')
+        assert estimator.predict(np.zeros((48, 64, 3), np.uint8)).shape == (48, 64)
+        # What a killed save leaves is ours alone, and the next save removes it.
+        hidden = sorted(p.name.split('.')[1] for p in out.iterdir() if p.name.startswith('.'))
+        assert set(hidden) == {'best', 'last'}, hidden
+        if epochs[1] == 1:  # the resumed run saved epoch 2 again
+            assert hidden == ['best', 'last'], hidden

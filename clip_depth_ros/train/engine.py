@@ -16,11 +16,10 @@ import math
 import os
 from pathlib import Path
 import random
-import shutil
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
-from clip_depth_ros.checkpoint import CLIP_WEIGHTS_FILE, read_tensors, save_checkpoint
+from clip_depth_ros.checkpoint import CLIP_WEIGHTS_FILE
 from clip_depth_ros.config import InferenceConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
 from clip_depth_ros.inference import DepthEstimator
 from clip_depth_ros.models import build_model, ClipDepth
@@ -28,12 +27,11 @@ from clip_depth_ros.train.augment import Augment, InputRule, prepare_sample
 from clip_depth_ros.train.config import TrainConfig
 from clip_depth_ros.train.losses import silog_loss
 from clip_depth_ros.train.metrics import average, image_errors
+from clip_depth_ros.train.run_state import load_run, save_epoch, save_run, STATE_FILE  # noqa: F401
 from clip_depth_ros.transforms import config_network_size, describe_input, normalise
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-
-STATE_FILE = 'training_state.pt'
 
 
 class TrainSamples(Dataset):
@@ -206,59 +204,6 @@ def evaluate(predict: Callable[[np.ndarray, Optional[float]], np.ndarray], datas
     return average(rows), rows
 
 
-# -- checkpoints --------------------------------------------------------------------------------
-def save_run(directory: Path, model: ClipDepth, optimizer, scheduler, scaler, epoch: int,
-             step: int, best: float, extra: Optional[dict] = None) -> None:
-    """Write an inference-loadable checkpoint plus the optimiser and RNG state, atomically."""
-    directory = Path(directory)
-    tmp = directory.parent / f'.{directory.name}.tmp'
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_checkpoint(tmp, model.config, model.trainable_state_dict(), extra)
-    if optimizer is not None:
-        state = {'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(),
-                 'scaler': scaler.state_dict(), 'epoch': epoch, 'step': step, 'best': best,
-                 'torch_rng': torch.get_rng_state(), 'python_rng': random.getstate()}
-        if torch.cuda.is_available():
-            state['cuda_rng'] = torch.cuda.get_rng_state_all()
-        torch.save(state, tmp / STATE_FILE)
-    old = directory.parent / f'.{directory.name}.old'
-    shutil.rmtree(old, ignore_errors=True)
-    if directory.exists():
-        os.rename(directory, old)
-    os.rename(tmp, directory)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def load_run(directory: Path, model: ClipDepth, optimizer, scheduler, scaler) -> Dict:
-    """Restore everything `save_run` wrote; returns epoch, step and best."""
-    from clip_depth_ros.checkpoint import check_tensors, WEIGHTS_FILE
-    directory = Path(directory)
-    tensors = read_tensors(directory)
-    check_tensors(directory / WEIGHTS_FILE, model.trainable_state_dict(), tensors)
-    model.load_state_dict(tensors, strict=False)
-    path = directory / STATE_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f'{path}: missing: resume needs a training checkpoint '
-                                '(out_dir/last), not an inference-only one')
-    try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise RuntimeError(f'{path}: corrupt training state: {e}') from e
-    optimizer.load_state_dict(state['optimizer'])
-    scheduler.load_state_dict(state['scheduler'])
-    scaler.load_state_dict(state['scaler'])
-    torch.set_rng_state(state['torch_rng'])
-    random.setstate(_as_random_state(state['python_rng']))
-    if 'cuda_rng' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state['cuda_rng'])
-    return {'epoch': state['epoch'], 'step': state['step'], 'best': state['best']}
-
-
-def _as_random_state(value):
-    version, internal, gauss = value
-    return version, tuple(internal), gauss
-
-
 # -- the whole run ------------------------------------------------------------------------------
 def init_distributed() -> Tuple[int, int, int]:
     """(rank, world size, local rank); initialises the process group under torchrun."""
@@ -356,12 +301,10 @@ def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
                     best, improved = metrics['abs_rel'], True
             elif val_set is None:
                 improved = True
-            save_run(out_dir / 'last', model, optimizer, scheduler, scaler, epoch + 1, step,
-                     best)
-            if improved:
-                save_run(out_dir / 'best', model, None, None, None, epoch + 1, step, best,
-                         extra={'val_abs_rel': best if math.isfinite(best) else None,
-                                'epoch': epoch + 1})
+            # best before last, each an atomic link swap (run_state): loadable at any kill
+            save_epoch(out_dir, model, optimizer, scheduler, scaler, epoch + 1, step, best,
+                       improved, best_extra={'val_abs_rel': best if math.isfinite(best)
+                                             else None, 'epoch': epoch + 1})
             with open(out_dir / 'history.jsonl', 'a', encoding='utf-8') as f:
                 f.write(json.dumps(record) + '\n')
             print(f'epoch {epoch + 1}/{cfg.optim.epochs}: loss {stats["loss"]:.4f}, '
