@@ -197,3 +197,24 @@ def test_eval_cli_on_a_bag_and_its_one_line_errors(tmp_path, tum, tiny_checkpoin
     assert 'Traceback' not in err and len(lines) == 1
     assert COLOR in lines[0] and DEPTH in lines[0] and str(bad) in lines[0]
     assert not (tmp_path / 'o2').exists()
+
+
+def test_eval_takes_the_focal_length_from_camera_info_or_the_option(tmp_path, tum,
+                                                                    tiny_checkpoint):
+    """Ground truth = the model's own depth for fx 517.3: 0 error with camera_info's fx."""
+    from clip_depth_ros.inference import DepthEstimator
+    from clip_depth_ros.train.eval_cli import main
+    estimator = DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu', precision='fp32')
+    fr = frames(tum)[:1]
+    for f in fr:
+        f.depth_m = estimator.predict(f.rgb, CAMERA[0])
+    bag = write_rgbd_bag(tmp_path / 'own', fr, CAMERA, depth_encoding='32FC1')
+    results = []
+    for extra in ([], ['--focal-px', str(CAMERA[0] / 2)]):
+        out = tmp_path / f'e{len(results)}'
+        assert main(['--checkpoint', str(tiny_checkpoint), '--dataset', 'bag', '--data-root',
+                     str(bag), '--device', 'cpu', '--precision', 'fp32', '--out', str(out),
+                     *extra]) == 0
+        results.append(json.loads((out / 'metrics.json').read_text()))
+    assert results[0]['abs_rel'] < 1e-5
+    assert results[1]['abs_rel'] == pytest.approx(0.5, rel=1e-4)  # half the focal: half depth

@@ -257,6 +257,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     metrics, rows = evaluate(predict, dataset, 1e-3, max_depth, crop, args.flip, progress=True,
                              on_prediction=temporal.add if temporal else None)
     fields = ['name', *METRICS]
+    if args.baseline == 'median':
+        metrics['constant_depth_m'] = predict.depth_m
     if temporal is not None:
         metrics.update(temporal.summary())
         fields += list(TEMPORAL_COLUMNS)
