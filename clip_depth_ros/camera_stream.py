@@ -178,6 +178,8 @@ class CameraStream:
         problems = self.problems.active()
         for key, problem in problems:
             values[f'problem.{key}'] = f'{problem.message} (x{problem.count})'
+        totals = self.problems.totals()  # since start, cleared and expired ones included
+        values['problem_counts'] = ', '.join(f'{k}: {n}' for k, n in sorted(totals.items()))
         if lifecycle == 'inactive':
             return OK, 'inactive', values
         if lifecycle != 'active':

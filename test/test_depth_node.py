@@ -371,9 +371,14 @@ def test_colormap_only_for_subscribers(rig):
     values = {kv.key for kv in rig.latest_status(lambda st: True).values}
     assert {'input_rate_hz', 'output_rate_hz', 'dropped_frames', 'end_to_end_latency_median_ms',
             'camera_info', 'image_topic', 'focal_px'} <= values
-    model = {kv.key for kv in rig.latest_status(lambda st: True, name=': model').values}
+    model = rig.latest_status(lambda st: True, name=': model')
+    values = {kv.key: kv.value for kv in model.values}
     assert {'compute_median_ms', 'device', 'model', 'precision', 'precision_reason',
-            'batch_sizes'} <= model
+            'batch_sizes'} <= set(values)
+    assert values['precision_reason']
+    # The tiny checkpoint's CLIP has random weights: said on diagnostics, not only in the log.
+    assert values['clip_weights'] == 'random' and model.level == DiagnosticStatus.WARN
+    assert 'random' in model.message
 
 
 def cloud_xyz(rig, hdr):

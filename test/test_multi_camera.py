@@ -167,6 +167,8 @@ def test_bad_frame_on_one_camera_leaves_the_others_serving(three):
     three.wait_depth('front', hdr.stamp)
     left = values_of(three.status('depth left', lambda st: 'dropping image' in st.message))
     assert any(k.startswith('problem.image.') for k in left)
+    assert 'image.' in left['problem_counts']  # by kind, with its count
+    assert 'image.' not in values_of(three.status('depth front'))['problem_counts']
     hdr = header('left_optical')
     three.image_pub['left'].publish(raw_image(rgb_frame(41), hdr))
     three.wait_depth('left', hdr.stamp)

@@ -25,11 +25,12 @@ from clip_depth_ros.colormap import colorize_depth
 from clip_depth_ros.config import CameraConfig, ConfigError, NodeConfig
 from clip_depth_ros.frame_limits import FrameRejected
 from clip_depth_ros.frame_slot import FrameSlots
-from clip_depth_ros.health import LatencyStats, ProblemLog
+from clip_depth_ros.health import LatencyStats, ProblemLog, truncate
 from clip_depth_ros.pipeline import depth_and_cloud_batch
 from clip_depth_ros.ros import conversions
 from clip_depth_ros.ros.parameters import (camera_config, camera_declarations, declarations,
                                            names as parameter_names, value_of)
+from clip_depth_ros.transforms import FrameSizeError
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
@@ -212,7 +213,7 @@ class DepthNode(LifecycleNode):
                                               clip_weights=cfg.clip_weights or None)
 
     def _fail_configure(self, message: str) -> TransitionCallbackReturn:
-        self._configure_error = message
+        self._configure_error = truncate(message)
         self.problems.report('model', message)
         self.get_logger().error(message)
         return TransitionCallbackReturn.FAILURE
@@ -415,6 +416,9 @@ class DepthNode(LifecycleNode):
             self.estimator.input_size(rgb.shape[0], rgb.shape[1])  # the input rule's refusal
         except FrameRejected as e:
             cam.report(f'image.{e.kind}', f'dropping image on {cam.image_topic}: {e}')
+            return None
+        except FrameSizeError as e:  # the model's input rule: absurd size or aspect ratio
+            cam.report('image.size', f'dropping image on {cam.image_topic}: {e}')
             return None
         except ValueError as e:
             cam.report('image.invalid', f'dropping image on {cam.image_topic}: {e}')

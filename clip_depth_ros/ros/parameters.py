@@ -65,8 +65,8 @@ SPECS: Dict[str, Spec] = {
     'compressed_formats': Spec('Compressed formats decoded at all (jpeg, png; bmp, webp only '
                                'when listed); others are refused before decoding.'),
     'autostart': Spec('Configure and activate at start-up, so that ros2 run alone works.', True),
-    'cpu_threads': Spec('Torch threads for CPU inference; 0 = all cores but one. A thread pool '
-                        'competing with the ROS callbacks for every core slows both down.',
+    'cpu_threads': Spec('Torch threads for CPU inference; 0 = every core (frames wait '
+                        'serialized, so a fast camera costs the callbacks almost nothing).',
                         True, int_range=(0, 256)),
 }
 
