@@ -13,6 +13,7 @@ engines differ only by the graph's arithmetic.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
@@ -101,6 +102,8 @@ class OnnxDepthEstimator:
         self.random_clip_weights = bool(meta.get('random_clip_weights', False))
         self.random_clip_weights_message = (RANDOM_CLIP_WEIGHTS_MESSAGE
                                             if self.random_clip_weights else '')
+        if self.random_clip_weights:
+            logging.getLogger(__name__).warning(f'{path}: {RANDOM_CLIP_WEIGHTS_MESSAGE}')
         self.model_name = f'{meta["model"]["backbone"]} (onnxruntime)'
         self.device = torch.device('cpu')
         self.precision = 'fp32'

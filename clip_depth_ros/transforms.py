@@ -143,7 +143,12 @@ def frames_to_device(frames: Sequence[np.ndarray], device: torch.device) -> torc
     shapes = {f.shape for f in frames}
     if len(shapes) != 1:
         raise ValueError(f'frames in one batch must share a size, got {sorted(shapes)}')
-    host = torch.from_numpy(np.ascontiguousarray(np.stack(frames)))
+    # One writable frame: a view, not a copy (a 4000x3000 frame is 36 MB); torch refuses to
+    # wrap read-only memory (frames decoded from message buffers) without a warning.
+    if len(frames) == 1 and frames[0].flags.writeable:
+        host = torch.from_numpy(np.ascontiguousarray(frames[0])[None])
+    else:
+        host = torch.from_numpy(np.stack(frames))
     if device.type == 'cuda':
         host = host.pin_memory()
     return host.to(device, non_blocking=True).permute(0, 3, 1, 2)
