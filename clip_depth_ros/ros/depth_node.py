@@ -187,7 +187,8 @@ class DepthNode(LifecycleNode):
                 }
         except Exception as e:  # any failure: one line with its type, ERROR on diagnostics
             self._release_model()
-            return self._fail_configure(f'cannot load checkpoint {cfg.checkpoint!r}: '
+            where = '' if cfg.checkpoint in str(e) else f' {cfg.checkpoint!r}'
+            return self._fail_configure(f'cannot load checkpoint{where}: '
                                         f'{type(e).__name__}: {e}')
         self.problems.clear('model')
         self._configure_error = ''
@@ -213,7 +214,7 @@ class DepthNode(LifecycleNode):
                                               clip_weights=cfg.clip_weights or None)
 
     def _fail_configure(self, message: str) -> TransitionCallbackReturn:
-        self._configure_error = truncate(message)
+        self._configure_error = truncate(message, 400)  # paths make these long
         self.problems.report('model', message)
         self.get_logger().error(message)
         return TransitionCallbackReturn.FAILURE
