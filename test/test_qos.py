@@ -114,3 +114,21 @@ def test_fixed_qos_is_kept(tiny_checkpoint):
         node._stop_inputs()
     finally:
         graph.close()
+
+
+def test_output_qos_overrides_are_rclpys(tiny_checkpoint):
+    graph = Graph()
+    try:
+        key = 'qos_overrides./qos_out/depth/image.publisher.reliability'
+        node = start_node(graph, tiny_checkpoint, '/qos_out', **{key: 'best_effort'})
+        assert node.get_parameter(key).value == 'best_effort'
+
+        def offered(topic):
+            return [i.qos_profile.reliability
+                    for i in graph.probe.get_publishers_info_by_topic(topic)]
+        wait_for(lambda: offered('/qos_out/depth/image') and offered('/qos_out/depth/points'))
+        assert offered('/qos_out/depth/image') == [ReliabilityPolicy.BEST_EFFORT]
+        assert offered('/qos_out/depth/points') == [ReliabilityPolicy.RELIABLE]
+        node._stop_inputs()
+    finally:
+        graph.close()

@@ -13,6 +13,7 @@ The per-camera logic lives in `clip_depth_ros.camera_stream`; this module wires 
 
 from __future__ import annotations
 
+import copy
 import gc
 import os
 import struct
@@ -39,6 +40,7 @@ from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
@@ -47,6 +49,9 @@ from std_msgs.msg import Header
 # slow subscriber never makes us buffer many large messages.
 OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2,
                         reliability=ReliabilityPolicy.RELIABLE)
+# `qos_overrides./<topic>.publisher.{reliability,depth,...}` parameters (set at start, as
+# rclpy's own parameters) change the outputs' QoS where a consumer needs another.
+OUTPUT_QOS_OVERRIDES = QoSOverridingOptions.with_default_policies()
 QOS_NAMES = {ReliabilityPolicy.RELIABLE: 'reliable', ReliabilityPolicy.BEST_EFFORT: 'best_effort'}
 # auto QoS: the graph is read again this often, and at once after a match or QoS mismatch.
 QOS_RECHECK_S = 1.0
@@ -176,15 +181,13 @@ class DepthNode(LifecycleNode):
             for cam in self.cameras:
                 prefix = cam.config.output_prefix
                 self._pubs[cam.name] = {
-                    'depth': self.create_lifecycle_publisher(Image, f'{prefix}/image',
-                                                             OUTPUT_QOS),
-                    'info': self.create_lifecycle_publisher(CameraInfo, f'{prefix}/camera_info',
-                                                            OUTPUT_QOS),
-                    'points': self.create_lifecycle_publisher(PointCloud2, f'{prefix}/points',
-                                                              OUTPUT_QOS),
-                    'colormap': self.create_lifecycle_publisher(Image, f'{prefix}/colormap',
-                                                                OUTPUT_QOS),
-                }
+                    key: self.create_lifecycle_publisher(
+                        msg_type, f'{prefix}/{topic}', copy.copy(OUTPUT_QOS),  # overridden
+                        qos_overriding_options=OUTPUT_QOS_OVERRIDES)
+                    for key, msg_type, topic in (('depth', Image, 'image'),
+                                                 ('info', CameraInfo, 'camera_info'),
+                                                 ('points', PointCloud2, 'points'),
+                                                 ('colormap', Image, 'colormap'))}
         except Exception as e:  # any failure: one line with its type, ERROR on diagnostics
             self._release_model()
             where = '' if cfg.checkpoint in str(e) else f' {cfg.checkpoint!r}'
