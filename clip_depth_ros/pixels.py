@@ -17,6 +17,11 @@ import cv2
 import numpy as np
 
 
+# OpenCV prints a warning to stderr for every damaged frame it is given, a log line per bad
+# message that no throttle can reach; our callers report decode failures themselves, by kind.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 class UnsupportedEncoding(FrameRejected):
     """The image encoding is not one the node can turn into RGB."""
 

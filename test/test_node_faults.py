@@ -1,0 +1,139 @@
+# Copyright 2026 The clip_depth_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+The depth node as its own process under hostile input: memory and log lines are the question.
+
+Decompression bombs (a 389 KB PNG and a 631-byte JPEG, each declaring 20000 x 20000 pixels)
+must be refused from their headers: the node's peak RSS (VmHWM) stays where it was, good
+frames sent between bombs still get depth, and 300 varying bad frames give a few log lines.
+"""
+
+import os
+from pathlib import Path
+import re
+import signal
+import subprocess
+import sys
+import time
+
+from bombs import jpeg_bomb, png_bomb
+import cv2
+from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
+import pytest
+from ros_harness import Graph, wait_for
+from sensor_msgs.msg import CompressedImage, Image
+
+H, W = 48, 64
+
+
+def vm_kb(pid: int, field: str) -> int:
+    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
+        if line.startswith(field + ':'):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def compressed(data: bytes, fmt: str, sec: int) -> CompressedImage:
+    msg = CompressedImage(format=fmt, data=data)
+    msg.header.stamp.sec = sec
+    msg.header.frame_id = 'cam'
+    return msg
+
+
+def problem_counts(arrays) -> dict:
+    """Highest 'image.*' problem count seen on /diagnostics, per key (for the record only)."""
+    counts = {}
+    for array in list(arrays):
+        for status in array.status:
+            for kv in status.values:
+                found = re.search(r'\(x(\d+)\)$', kv.value)
+                if 'image.' in kv.key and found:
+                    counts[kv.key] = max(counts.get(kv.key, 0), int(found.group(1)))
+    return counts
+
+
+def start_node(checkpoint, log_path: Path, env=None) -> subprocess.Popen:
+    cmd = [sys.executable, '-m', 'clip_depth_ros.ros.depth_node', '--ros-args',
+           '-p', f'checkpoint:={checkpoint}', '-p', 'device:=cpu',
+           '-p', 'input_transport:=compressed', '-p', 'diagnostics_period:=0.5']
+    log = open(log_path, 'w')
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env or os.environ,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def bomb_session(checkpoint, tmp_path: Path, bombs_per_format: int = 10, bad: int = 300,
+                 env=None, timeout: float = 180.0) -> dict:
+    """Run one node process through bombs and bad frames; return what was measured."""
+    log_path = tmp_path / 'node.log'
+    node = start_node(checkpoint, log_path, env)
+    graph = Graph()
+    try:
+        pub = graph.publisher(CompressedImage, 'image/compressed')
+        depth = graph.record(Image, 'depth/image')
+        diagnostics = graph.record(DiagnosticArray, '/diagnostics')
+        rng = np.random.default_rng(0)
+        good = cv2.imencode('.png', rng.integers(0, 256, (H, W, 3), np.uint8))[1].tobytes()
+        sec = [0]
+
+        def send_good_and_wait(limit: float) -> float:
+            sec[0] += 1
+            stamp, start = sec[0], time.monotonic()
+            deadline = start + limit
+            while time.monotonic() < deadline:  # best effort: resend until it is answered
+                pub.publish(compressed(good, 'png', stamp))
+                try:
+                    wait_for(lambda: any(m.header.stamp.sec == stamp for m in depth), 1.0)
+                    return time.monotonic() - start
+                except AssertionError:
+                    assert node.poll() is None, log_path.read_text()[-3000:]
+            raise AssertionError(f'no depth for a good frame within {limit} s: '
+                                 + log_path.read_text()[-3000:])
+
+        wait_for(lambda: pub.get_subscription_count() > 0, timeout, 'the node to subscribe')
+        send_good_and_wait(timeout)  # the model is loaded and warm
+        hwm_before = vm_kb(node.pid, 'VmHWM')
+        latencies = []
+        for _ in range(bombs_per_format):
+            for data, fmt in ((png_bomb(), 'png'), (jpeg_bomb(), 'jpeg')):
+                sec[0] += 1
+                pub.publish(compressed(data, fmt, sec[0]))
+                latencies.append(send_good_and_wait(60.0))
+        hwm_after = vm_kb(node.pid, 'VmHWM')
+        lines_before = len(log_path.read_text().splitlines())
+        for i in range(bad):  # varying lengths and texts, three kinds in turn
+            kind = i % 3
+            data = (rng.bytes(int(rng.integers(1, 5000))) if kind == 0 else
+                    good[:int(rng.integers(8, 60))] if kind == 1 else good)
+            sec[0] += 1
+            pub.publish(compressed(data, ('jpeg', 'png', 'jpeg')[kind], sec[0]))
+            time.sleep(0.005)
+        latencies.append(send_good_and_wait(60.0))
+        time.sleep(1.5)  # two more diagnostics periods
+        log = log_path.read_text().splitlines()
+        return {'vmhwm_before_kb': hwm_before, 'vmhwm_after_kb': hwm_after,
+                'good_latency_max_s': max(latencies), 'good_frames': len(latencies),
+                'log_lines_per_bad_burst': len(log) - lines_before,
+                'largest_depth_px': max(m.width * m.height for m in depth),
+                'log_tail': log[lines_before:][-10:],
+                'diagnosed_counts': problem_counts(diagnostics)}
+    finally:
+        graph.close()
+        node.send_signal(signal.SIGINT)
+        try:
+            node.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            node.kill()
+            node.wait()
+
+
+@pytest.mark.timeout(600)
+def test_bombs_and_bad_bursts_against_the_node_process(tiny_checkpoint, tmp_path):
+    m = bomb_session(tiny_checkpoint, tmp_path)
+    print({k: v for k, v in m.items() if k != 'log_tail'})
+    # A decoded 20000 x 20000 frame is 400 MB grey, 1.2 GB as BGR: none was ever allocated.
+    assert m['vmhwm_after_kb'] - m['vmhwm_before_kb'] < 100_000, m
+    assert m['largest_depth_px'] == H * W, m
+    assert m['good_frames'] == 21 and m['good_latency_max_s'] < 30, m
+    # One line per kind of problem per throttle period, not one per message.
+    assert m['log_lines_per_bad_burst'] <= 6, m['log_tail']
