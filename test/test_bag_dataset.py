@@ -218,3 +218,11 @@ def test_eval_takes_the_focal_length_from_camera_info_or_the_option(tmp_path, tu
         results.append(json.loads((out / 'metrics.json').read_text()))
     assert results[0]['abs_rel'] < 1e-5
     assert results[1]['abs_rel'] == pytest.approx(0.5, rel=1e-4)  # half the focal: half depth
+
+
+def test_a_truncated_bag_is_named(tmp_path, tum):
+    bag = write_rgbd_bag(tmp_path / 'cut', frames(tum)[:2], CAMERA)
+    data = next(bag.glob('*.mcap'))
+    data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])
+    with pytest.raises(ds.DatasetError, match=r'cut.*(truncated|corrupt)'):
+        build_bag_datasets(bag, TOPICS)

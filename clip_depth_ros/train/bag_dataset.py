@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from clip_depth_ros import frame_limits
-from clip_depth_ros.bag_depth import _CameraInfos, _decode, _stamp_ns, CAMERA_INFO, COMPRESSED, \
-    IMAGE
+from clip_depth_ros.bag_depth import _CameraInfos, _decode, _stamp_ns, BagError, CAMERA_INFO, \
+    COMPRESSED, IMAGE, verify_bag
 from clip_depth_ros.geometry import Intrinsics, InvalidIntrinsics
 from clip_depth_ros.train.datasets import associate, DatasetError, time_split
 import numpy as np
@@ -131,6 +131,10 @@ def index_bag(bag: Path, topics: BagTopics, tolerance_ns: int,
     images: List[Tuple[int, int, Tuple[int, int], str]] = []  # stamp, log time, (w, h), frame
     depths: List[Tuple[int, int, Tuple[int, int], str]] = []
     infos, depth_infos = _CameraInfos(), _CameraInfos()
+    try:
+        verify_bag(bag)  # MCAP chunk CRCs, sqlite3 structure: damage is named, not trained on
+    except BagError as e:
+        raise DatasetError(str(e)) from e
     try:
         with Reader(bag) as reader:
             img = _connection(reader, bag, topics.image, (IMAGE, COMPRESSED), 'colour image')
