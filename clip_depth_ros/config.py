@@ -21,8 +21,7 @@ PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
 COMPILE_MODES = ('', 'default', 'reduce-overhead', 'max-autotune')
 TRANSPORTS = ('raw', 'compressed')
 # What every tool, the node's log and /diagnostics say when the frozen CLIP has random weights.
-RANDOM_CLIP_WEIGHTS_MESSAGE = ('CLIP weights are random (no pretrained tag or weights file): '
-                               'the depth is meaningless')
+RANDOM_CLIP_WEIGHTS_MESSAGE = 'CLIP weights are random, not pretrained: the depth is meaningless'
 # auto: match the publishers' reliability, read from the graph as rosbag2 does.
 INPUT_QOS = ('auto', 'sensor_data', 'reliable')
 
