@@ -147,6 +147,8 @@ def test_several_bags_each_split_by_time_or_whole_bags_validate(tmp_path, tum):
         assert [s for _, s in sorted(rows)] == sorted(s for _, s in rows)  # train, then val
     train, val = build_bag_datasets(root, TOPICS, val_bags=['two'])
     assert {Path(p.bag).name for p in val.pairs} == {'two'} and len(train) == 6
+    train, val = build_bag_datasets(root, TOPICS, names=['two'], val_fraction=0.25)
+    assert {Path(p.bag).name for p in train.pairs + val.pairs} == {'two'}
     with pytest.raises(ds.DatasetError, match='val_bags'):
         build_bag_datasets(root, TOPICS, val_bags=['three'])
 
