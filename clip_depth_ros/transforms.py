@@ -208,9 +208,3 @@ def logits_to_depth(logits: torch.Tensor, size: Tuple[int, int], max_depth_m: fl
         depth = F.interpolate(depth, size=size, mode='bilinear', align_corners=False)
     return depth
 
-
-def resize_depth(depth: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-    """(B, 1, h, w) -> (B, 1, H, W), bilinear."""
-    if tuple(depth.shape[-2:]) == tuple(size):
-        return depth
-    return F.interpolate(depth, size=size, mode='bilinear', align_corners=False)
