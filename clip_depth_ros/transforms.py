@@ -5,8 +5,9 @@ The one input rule, and frames (uint8 RGB) to network input and logits back to m
 
 `network_size` alone decides the network input of a frame, for training, validation, evaluation,
 the node, the bag tool and ONNX export. `logits_to_depth` alone turns the network's output into
-metres at the frame's size, for every engine (PyTorch and onnxruntime). Training resizes its frames with `resize_rgb`, the
-resize inference applies, so a model sees the same pixels per object in both.
+metres at the frame's size, for every engine (PyTorch and onnxruntime). Training resizes its
+frames with `resize_rgb`, the resize inference applies, so a model sees the same pixels per
+object in both.
 """
 
 from __future__ import annotations
