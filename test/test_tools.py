@@ -3,12 +3,14 @@
 """The command-line tools, run as installed console scripts on real files."""
 
 import os
+from pathlib import Path
 import subprocess
 import sys
 
 from conftest import sample_paths
 import cv2
 import numpy as np
+import pytest
 
 
 def run(*args, **kw):
@@ -61,3 +63,83 @@ def test_colorize_marks_invalid_black_and_near_warm():
     assert (rgb[0, 2] == 0).all()
     assert rgb[0, 0, 0] > rgb[0, 0, 2]  # near: red over blue
     assert rgb[0, 1, 2] > rgb[0, 1, 0]  # far: blue over red
+
+
+# -- faults: one line naming the file, exit 1 (2 for usage), inputs never replaced -------------
+def error_line(r):
+    assert 'Traceback' not in r.stderr, r.stderr
+    lines = [line for line in r.stderr.splitlines() if ': error: ' in line]
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def sha256(path):
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_infer_refuses_to_replace_its_input(tmp_path, tiny_checkpoint):
+    frame = tmp_path / 'frame.png'
+    cv2.imwrite(str(frame), np.full((48, 64, 3), 90, np.uint8))
+    before = sha256(frame)
+    r = run(script('clip-depth-infer'), str(frame), '--checkpoint', str(tiny_checkpoint),
+            '--out', str(tmp_path))
+    assert r.returncode == 2 and 'would replace the input' in error_line(r)
+    assert sha256(frame) == before and sorted(os.listdir(tmp_path)) == ['frame.png']
+
+
+def test_infer_keeps_existing_outputs_unless_asked(tmp_path, tiny_checkpoint):
+    frame, out = tmp_path / 'frame.jpg', tmp_path / 'out'
+    cv2.imwrite(str(frame), np.full((48, 64, 3), 90, np.uint8))
+    out.mkdir()
+    (out / 'frame.npy').write_bytes(b'mine')
+    args = [script('clip-depth-infer'), str(frame), '--checkpoint', str(tiny_checkpoint),
+            '--out', str(out), '--device', 'cpu']
+    r = run(*args)
+    assert r.returncode == 2 and str(out / 'frame.npy') in error_line(r)
+    assert (out / 'frame.npy').read_bytes() == b'mine'
+    r = run(*args, '--overwrite')
+    assert r.returncode == 0, r.stderr
+    assert np.load(out / 'frame.npy').shape == (48, 64)
+    assert sorted(os.listdir(out)) == ['frame.npy', 'frame.png']  # no temporary left
+
+
+def test_infer_refuses_a_png_claiming_100000_squared(tmp_path, tiny_checkpoint):
+    from bombs import png_header_only
+    huge = tmp_path / 'huge.png'
+    huge.write_bytes(png_header_only(100_000, 100_000))
+    r = run(script('clip-depth-infer'), str(huge), '--checkpoint', str(tiny_checkpoint),
+            '--out', str(tmp_path / 'out'))
+    line = error_line(r)
+    assert r.returncode == 1 and str(huge) in line and '100000x100000' in line
+
+
+def test_truncated_clip_weights_is_one_line_and_debug_shows_traceback(tmp_path,
+                                                                      tiny_checkpoint):
+    import shutil
+    broken = tmp_path / 'ckpt'
+    shutil.copytree(tiny_checkpoint, broken)
+    weights = broken / 'clip_weights.safetensors'
+    weights.write_bytes(weights.read_bytes()[:weights.stat().st_size // 2])
+    frame = tmp_path / 'frame.png'
+    cv2.imwrite(str(frame), np.zeros((48, 64, 3), np.uint8))
+    args = [script('clip-depth-infer'), str(frame), '--checkpoint', str(broken), '--out',
+            str(tmp_path / 'out')]
+    r = run(*args)
+    assert r.returncode == 1 and str(broken) in error_line(r)
+    r = run(*args, '--debug')
+    assert r.returncode == 1 and 'Traceback' in r.stderr
+
+
+BAD_OVERRIDES = ['optim.epochs=[1', 'optim.lr=!!python/object/apply:os.system ["echo pwned"]',
+                 'optim.epochs', 'optim.nope=3']
+
+
+@pytest.mark.parametrize('override', BAD_OVERRIDES)
+def test_bad_training_override_is_a_usage_error(override):
+    config = Path(__file__).resolve().parent.parent / 'config' / 'train_tiny.yaml'
+    r = run(script('clip-depth-train'), str(config), override, '--print-config')
+    assert r.returncode == 2, r.stderr
+    line = error_line(r)
+    assert 'pwned' not in r.stdout
+    assert 'override' in line or 'optim.nope' in line, line
