@@ -243,7 +243,7 @@ class NodeConfig:
         self.frame_limits()  # validates max_input_pixels and compressed_formats
 
     def frame_limits(self):
-        """The FrameLimits these parameters give (checked there, raising ConfigError)."""
+        """Build the FrameLimits these parameters give (checked there, raising ConfigError)."""
         from clip_depth_ros.frame_limits import FrameLimits  # imports this module
         return FrameLimits(max_pixels=self.max_input_pixels,
                            compressed_formats=self.compressed_formats)
