@@ -5,6 +5,8 @@
 import itertools
 import time
 
+import cv2
+
 from clip_depth_ros.ros import conversions
 from clip_depth_ros.ros.depth_node import DepthNode
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 from ros_harness import Graph, wait_for
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from test_depth_node import camera_info, header, P, raw_image, rgb_frame
 
 _NS = itertools.count(1)
@@ -44,7 +46,10 @@ class MultiRig:
         self.depth = {n: g.record(Image, f'{self.ns}/{n}/depth/image') for n in cameras}
         self.points = {n: g.record(PointCloud2, f'{self.ns}/{n}/depth/points') for n in cameras}
         self.diag = g.record(DiagnosticArray, '/diagnostics')
-        self.image_pub = {n: g.publisher(Image, t[0]) for n, t in self.inputs.items()}
+        compressed = {n for n in cameras if params.get(f'{n}.transport') == 'compressed'}
+        self.image_pub = {n: g.publisher(CompressedImage, f'{t[0]}/compressed')
+                          if n in compressed else g.publisher(Image, t[0])
+                          for n, t in self.inputs.items()}
         self.info_pub = {n: g.publisher(CameraInfo, t[1]) for n, t in self.inputs.items()}
         self.node.autostart()
         node = self.node
@@ -203,5 +208,23 @@ def test_slow_camera_keeps_its_rate_next_to_a_fast_one(tiny_checkpoint):
             f'{served} of {len(sent)} slow frames served, {fast_served} fast',
             rig.node.compute_ms.summary())
         assert fast_served > 0
+    finally:
+        rig.close()
+
+
+def test_each_camera_has_its_own_transport(tiny_checkpoint):
+    rig = MultiRig(tiny_checkpoint, {'raw': None, 'packed': None},
+                   **{'packed.transport': 'compressed'})
+    try:
+        assert rig.node.cameras[1].image_topic == f'{rig.ns}/packed/image/compressed'
+        rgb = rgb_frame(60)
+        png = cv2.imencode('.png', np.ascontiguousarray(rgb[:, :, ::-1]))[1].tobytes()
+        hdrs = {'raw': header('raw_optical'), 'packed': header('packed_optical')}
+        rig.image_pub['raw'].publish(raw_image(rgb, hdrs['raw']))
+        rig.image_pub['packed'].publish(CompressedImage(header=hdrs['packed'], format='png',
+                                                        data=png))
+        depths = {n: conversions.image_to_depth(rig.wait_depth(n, h.stamp))
+                  for n, h in hdrs.items()}
+        np.testing.assert_allclose(depths['packed'], depths['raw'], rtol=5e-3)
     finally:
         rig.close()
