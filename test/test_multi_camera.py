@@ -5,10 +5,9 @@
 import itertools
 import time
 
-import cv2
-
 from clip_depth_ros.ros import conversions
 from clip_depth_ros.ros.depth_node import DepthNode
+import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import numpy as np
 import pytest
