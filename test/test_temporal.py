@@ -9,7 +9,7 @@ from clip_depth_ros.geometry import Intrinsics
 from clip_depth_ros.train.datasets import TumDataset
 from clip_depth_ros.train.temporal import (PoseFileError, quaternion_matrix, read_tum_poses,
                                            relative_difference, TemporalConsistency, warp_depth)
-from conftest import SAMPLES
+from conftest import REPO, SAMPLES
 import numpy as np
 import pytest
 
@@ -146,6 +146,14 @@ def test_eval_cli_reports_temporal_consistency(tmp_path, capsys):
                  '--poses', str(tmp_path / 'none.txt'), '--out', str(tmp_path / 'o2')]) == 1
     err = capsys.readouterr().err
     assert 'none.txt' in err and 'Traceback' not in err and not (tmp_path / 'o2').exists()
+    poses = str(SAMPLES / 'groundtruth.txt')
+    assert main(['--baseline', 'median', '--dataset', 'tum', '--data-root', str(SAMPLES),
+                 '--poses', poses, '--out', str(tmp_path / 'o3')]) == 1
+    assert 'give --intrinsics' in capsys.readouterr().err
+    assert main(['--baseline', 'median', '--constant-depth-m', '2', '--dataset', 'folder',
+                 '--data-root', str(REPO / 'clip_depth_ros' / 'data' / 'tum_fr1_rpy'),
+                 '--poses', poses, '--out', str(tmp_path / 'o4')]) == 1
+    assert 'no frame stamps' in capsys.readouterr().err
 
 
 def test_poses_from_tf_in_a_bag_match_the_trajectory_file(tmp_path, capsys):

@@ -196,6 +196,15 @@ def build_predictor(args: argparse.Namespace, dataset=None):
     return _depthclip_predictor(args), None
 
 
+def _check_sequence(item: Dict, args: argparse.Namespace) -> None:
+    if 'stamp_ns' not in item:
+        raise ValueError(f'--poses: {args.data_root} ({args.dataset}) has no frame stamps; '
+                         'temporal consistency needs a bag or a tum sequence')
+    if 'intrinsics' not in item:
+        raise ValueError(f'--poses: {args.data_root} has no intrinsics (no intrinsics.txt); '
+                         'give --intrinsics FILE')
+
+
 def training_median(args: argparse.Namespace) -> float:
     """Median valid ground truth over the training part of a bag or TUM time split."""
     if args.dataset not in ('bag', 'tum'):
@@ -246,6 +255,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     elif args.poses is not None:
         from clip_depth_ros.train.temporal import read_tum_poses
         poses = read_tum_poses(Path(args.poses))
+    if poses is not None:
+        _check_sequence(dataset[0], args)  # before the model loads: fail in a second
     predict, model_max = build_predictor(args, dataset)
     crop, max_depth = PROTOCOLS.get(args.dataset, (None, model_max or 10.0))
     if args.crop is not None:
