@@ -208,4 +208,3 @@ def logits_to_depth(logits: torch.Tensor, size: Tuple[int, int], max_depth_m: fl
     if tuple(depth.shape[-2:]) != tuple(size):
         depth = F.interpolate(depth, size=size, mode='bilinear', align_corners=False)
     return depth
-

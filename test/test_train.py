@@ -342,8 +342,8 @@ def capture_network_input(estimator, rgb, focal_px=None):
     return seen[0]
 
 
-def test_a_training_sample_reaches_the_model_at_the_inference_scale(tiny_checkpoint,
-                                                                      sample_rgb):
+def test_a_training_sample_reaches_the_model_at_the_inference_scale(
+        tiny_checkpoint, sample_rgb):
     """Same network size, same per-pixel scale, same pixels: a crop of what inference sees."""
     from clip_depth_ros.train.augment import Augment, prepare_sample
     from clip_depth_ros.transforms import normalise
@@ -364,8 +364,8 @@ def test_a_training_sample_reaches_the_model_at_the_inference_scale(tiny_checkpo
         x = normalise(torch.from_numpy(sample['image']).permute(2, 0, 1)[None], crop,
                       backbone.image_mean, backbone.image_std)
         # The training input is exactly a window of the inference input: same pixels per object.
-        found = [(t, l) for t in range(352 - crop[0] + 1) for l in range(464 - crop[1] + 1)
-                 if torch.equal(inference[0, :, t:t + crop[0], l:l + crop[1]], x[0])]
+        found = [(t, c) for t in range(352 - crop[0] + 1) for c in range(464 - crop[1] + 1)
+                 if torch.equal(inference[0, :, t:t + crop[0], c:c + crop[1]], x[0])]
         assert len(found) >= 1, crop
 
 
