@@ -248,6 +248,7 @@ def _is_mcap(path: Path) -> bool:
 # -- integrity of the input, before anything is written ---------------------------------------
 MCAP_MAGIC = b'\x89MCAP0\r\n'
 _OP_CHUNK, _OP_DATA_END, _OP_FOOTER = 0x06, 0x0F, 0x02
+_CHUNK_RECORDS = (0x03, 0x04, 0x05)  # schema, channel, message: all a chunk may hold
 
 
 def verify_bag(path: Path) -> None:
@@ -329,6 +330,17 @@ def _verify_chunk(path: Path, body: bytes, number: int, offset: int) -> None:
     computed = zlib.crc32(records)
     if stored and stored != computed:
         raise BagError(f'{where}: CRC mismatch (stored {stored:08x}, computed {computed:08x})')
+    # Without a CRC (rosbags writes none) only the record structure can be checked: damage
+    # that hits a record header is found, damaged message bytes are not.
+    pos = 0
+    while pos < len(records):
+        if pos + 9 > len(records):
+            raise BagError(f'{where}: corrupt chunk (record header cut at byte {pos})')
+        op, length = struct.unpack_from('<BQ', records, pos)
+        if op not in _CHUNK_RECORDS or length > len(records) - pos - 9:
+            raise BagError(f'{where}: corrupt chunk (invalid record at byte {pos} of the chunk: '
+                           f'opcode 0x{op:02x}, length {length})')
+        pos += 9 + length
 
 
 def verify_sqlite(path: Path) -> None:

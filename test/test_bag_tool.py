@@ -399,3 +399,19 @@ def test_full_disk_is_one_line_naming_the_output(tmp_path, tiny_checkpoint, stor
     if mechanism == 'tmpfs':
         assert r.stdout.splitlines()[-1] == 'left:', r.stdout
     assert not list(target.iterdir())  # nothing left behind
+
+
+def test_damage_over_a_record_header_is_found_without_crcs(tmp_path):
+    """Find a damaged record header by structure where no CRCs are stored (rosbags writes none)."""
+    import struct
+    src = write_bag(tmp_path / 'in', n=2)
+    (mcap_file,) = src.glob('*.mcap')
+    data = bytearray(mcap_file.read_bytes())
+    chunk = 8 + 9 + struct.unpack_from('<Q', data, 9)[0]  # after the magic and Header record
+    assert data[chunk] == 0x06 and struct.unpack_from('<I', data, chunk + 9 + 24)[0] == 0
+    name_len = struct.unpack_from('<I', data, chunk + 9 + 28)[0]
+    first_record = chunk + 9 + 32 + name_len + 8
+    data[first_record:first_record + 9] = b'\xee' * 9
+    mcap_file.write_bytes(bytes(data))
+    with pytest.raises(BagError, match=r'chunk 0 .*invalid record at byte 0'):
+        verify_bag(src)
