@@ -118,8 +118,7 @@ class DepthNode(LifecycleNode):
         self._pubs: Dict[str, Dict[str, Any]] = {}
         self._worker: Optional[threading.Thread] = None
         self._qos_timer = None
-        self._qos_dirty = False
-        self._qos_checked_s = 0.0
+        self._qos_wake = None  # guard condition: a match or mismatch event asks for a re-check
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._diag_timer = self.create_timer(self.config.diagnostics_period,
                                              self.publish_diagnostics)
@@ -230,8 +229,9 @@ class DepthNode(LifecycleNode):
                 self._subscribe(cam, kind, self._wanted_reliability(cam, kind))
         self._worker = threading.Thread(target=self._run, name='depth_inference', daemon=True)
         self._worker.start()
-        self._qos_timer = self.create_timer(0.1, self._check_qos)
-        self._qos_checked_s = time.monotonic()
+        if self.config.input_qos == 'auto':  # fixed QoS: nothing to re-check
+            self._qos_timer = self.create_timer(QOS_RECHECK_S, self._check_qos)
+            self._qos_wake = self.create_guard_condition(self._check_qos)
         self.get_logger().info('listening on ' + ', '.join(
             f'{cam.image_topic} ({cam.qos})' for cam in self.cameras))
         self._lifecycle = 'active'
@@ -258,7 +258,8 @@ class DepthNode(LifecycleNode):
     def _stop_inputs(self) -> None:
         if self._qos_timer is not None:
             self.destroy_timer(self._qos_timer)
-            self._qos_timer = None
+            self.destroy_guard_condition(self._qos_wake)
+            self._qos_timer = self._qos_wake = None
         for sub, _ in self._subs.values():
             self.destroy_subscription(sub)
         self._subs = {}
@@ -317,14 +318,13 @@ class DepthNode(LifecycleNode):
         self._subs[(cam.name, kind)] = (sub, reliability)
 
     def _graph_changed(self, _info: Any = None) -> None:
-        self._qos_dirty = True  # re-subscribing inside a subscription's own event is unsafe
+        # Re-subscribing inside a subscription's own event is unsafe: wake _check_qos instead.
+        wake = self._qos_wake
+        if wake is not None:
+            wake.trigger()
 
     def _check_qos(self) -> None:
         """auto: follow the publishers' reliability when they appear or change."""
-        now = time.monotonic()
-        if not (self._qos_dirty or now - self._qos_checked_s >= QOS_RECHECK_S):
-            return
-        self._qos_dirty, self._qos_checked_s = False, now
         if self.config.input_qos != 'auto':
             return
         for (name, kind), (_, current) in list(self._subs.items()):
@@ -386,12 +386,13 @@ class DepthNode(LifecycleNode):
         groups: Dict[Tuple[int, int], list] = {}
         for item in frames:
             groups.setdefault(item[3].shape[:2], []).append(item)
-        for group in groups.values():
+        for group in groups.values():  # a failing group never costs the other groups a frame
+            if len(group) == 1:
+                self._infer_alone(group[0])
+                continue
             try:
                 self._infer(group)
             except Exception:
-                if len(group) == 1:
-                    raise
                 for item in group:  # one camera's failure must not cost the others a frame
                     self._infer_alone(item)
 
@@ -427,9 +428,7 @@ class DepthNode(LifecycleNode):
         except ValueError as e:
             cam.report('image.invalid', f'dropping image on {cam.image_topic}: {e}')
             return None
-        for key, _ in cam.problems.active():
-            if key.startswith('image.'):
-                cam.problems.clear(key)
+        cam.problems.clear_prefix('image.')  # this camera's frames are good again
         cam.shape = rgb.shape[:2]
         return msg, rgb
 
@@ -453,7 +452,11 @@ class DepthNode(LifecycleNode):
         self.last_batch_size = len(group)
         self.batch_sizes[len(group)] = self.batch_sizes.get(len(group), 0) + 1
         for i, (cam, _, msg, _) in enumerate(group):
-            self._publish(cam, msg, infos[i], intrs[i], outputs[i], waits[i])
+            try:  # computed: a camera whose publishing fails must not be computed again
+                self._publish(cam, msg, infos[i], intrs[i], outputs[i], waits[i])
+            except Exception as e:
+                cam.report('publish', f'publishing failed for {cam.depth_topic}: '
+                           f'{type(e).__name__}: {e}')
 
     def _publish(self, cam: CameraStream, msg: Any, info: Any, intr: Any, out: Any,
                  wait_ms: float) -> None:
