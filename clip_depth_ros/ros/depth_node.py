@@ -119,6 +119,9 @@ class DepthNode(LifecycleNode):
         self._worker: Optional[threading.Thread] = None
         self._qos_timer = None
         self._qos_wake = None  # guard condition: a match or mismatch event asks for a re-check
+        # Subscriptions, the QoS timer and its guard change under this lock: transitions may be
+        # triggered from another thread (trigger_*) than the executor running _check_qos.
+        self._inputs_lock = threading.RLock()
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._diag_timer = self.create_timer(self.config.diagnostics_period,
                                              self.publish_diagnostics)
@@ -223,15 +226,16 @@ class DepthNode(LifecycleNode):
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         self.slots.reopen()
-        for cam in self.cameras:
-            cam.restart()
-            for kind in ('image', 'camera_info'):
-                self._subscribe(cam, kind, self._wanted_reliability(cam, kind))
         self._worker = threading.Thread(target=self._run, name='depth_inference', daemon=True)
         self._worker.start()
-        if self.config.input_qos == 'auto':  # fixed QoS: nothing to re-check
-            self._qos_timer = self.create_timer(QOS_RECHECK_S, self._check_qos)
-            self._qos_wake = self.create_guard_condition(self._check_qos)
+        with self._inputs_lock:
+            for cam in self.cameras:
+                cam.restart()
+                for kind in ('image', 'camera_info'):
+                    self._subscribe(cam, kind, self._wanted_reliability(cam, kind))
+            if self.config.input_qos == 'auto':  # fixed QoS: nothing to re-check
+                self._qos_timer = self.create_timer(QOS_RECHECK_S, self._check_qos)
+                self._qos_wake = self.create_guard_condition(self._check_qos)
         self.get_logger().info('listening on ' + ', '.join(
             f'{cam.image_topic} ({cam.qos})' for cam in self.cameras))
         self._lifecycle = 'active'
@@ -256,13 +260,14 @@ class DepthNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _stop_inputs(self) -> None:
-        if self._qos_timer is not None:
-            self.destroy_timer(self._qos_timer)
-            self.destroy_guard_condition(self._qos_wake)
-            self._qos_timer = self._qos_wake = None
-        for sub, _ in self._subs.values():
-            self.destroy_subscription(sub)
-        self._subs = {}
+        with self._inputs_lock:
+            if self._qos_timer is not None:
+                self.destroy_timer(self._qos_timer)
+                self.destroy_guard_condition(self._qos_wake)
+                self._qos_timer = self._qos_wake = None
+            for sub, _ in self._subs.values():
+                self.destroy_subscription(sub)
+            self._subs = {}
         self.slots.close()
         if self._worker is not None:
             self._worker.join(timeout=30.0)
@@ -319,21 +324,24 @@ class DepthNode(LifecycleNode):
 
     def _graph_changed(self, _info: Any = None) -> None:
         # Re-subscribing inside a subscription's own event is unsafe: wake _check_qos instead.
-        wake = self._qos_wake
-        if wake is not None:
-            wake.trigger()
+        with self._inputs_lock:
+            if self._qos_wake is not None:
+                self._qos_wake.trigger()
 
     def _check_qos(self) -> None:
         """auto: follow the publishers' reliability when they appear or change."""
         if self.config.input_qos != 'auto':
             return
-        for (name, kind), (_, current) in list(self._subs.items()):
-            cam = self._by_name[name]
-            wanted = self._wanted_reliability(cam, kind)
-            if wanted != current:
-                self._subscribe(cam, kind, wanted)
-                self.get_logger().info(f'{self._topic(cam, kind)}: subscribed '
-                                       f'{QOS_NAMES[wanted]} to match its publishers')
+        with self._inputs_lock:
+            if self._qos_timer is None:  # inputs stopped meanwhile: subscribe nothing
+                return
+            for (name, kind), (_, current) in list(self._subs.items()):
+                cam = self._by_name[name]
+                wanted = self._wanted_reliability(cam, kind)
+                if wanted != current:
+                    self._subscribe(cam, kind, wanted)
+                    self.get_logger().info(f'{self._topic(cam, kind)}: subscribed '
+                                           f'{QOS_NAMES[wanted]} to match its publishers')
 
     def input_qos(self) -> Dict[Tuple[str, str], str]:
         """{(camera, 'image' | 'camera_info'): 'reliable' | 'best_effort'} as subscribed now."""
