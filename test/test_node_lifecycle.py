@@ -148,3 +148,17 @@ def test_declared_parameters_have_descriptions(tiny_checkpoint):
         assert node.describe_parameter('point_stride').integer_range[0].to_value == 64
     finally:
         graph.close()
+
+
+def test_cameras_unset_means_one_camera():
+    """`cameras` is declared by type: rclpy types a bare [] as a byte array (pinned here)."""
+    assert Parameter('cameras', value=[]).type_ == Parameter.Type.BYTE_ARRAY
+    graph = Graph()
+    try:
+        node = node_with(graph, autostart=False)
+        assert node.get_parameter_or('cameras', None).type_ == Parameter.Type.NOT_SET
+        assert node.describe_parameter('cameras').type == ParameterType.PARAMETER_STRING_ARRAY
+        assert node.describe_parameter('cameras').read_only
+        assert node.config.cameras == () and [c.name for c in node.cameras] == ['']
+    finally:
+        graph.close()

@@ -42,7 +42,8 @@ SPECS: Dict[str, Spec] = {
                       'sensor_data is best effort, reliable is reliable; keep last 1.', True),
     'cameras': Spec('Camera names; empty = one camera on image and camera_info. Per camera '
                     'NAME.image, NAME.camera_info (default NAME/image, NAME/camera_info) and '
-                    'NAME.transport; outputs under NAME/depth/.', True),
+                    'NAME.transport; outputs under NAME/depth/. Empty reads as "not set": '
+                    'rclpy cannot hold an empty string array.', True),
     'publish_points': Spec('Publish the organized point cloud on depth/points.'),
     'point_stride': Spec('Keep every n-th pixel in each direction of the cloud (organized).',
                          int_range=(1, 64)),
@@ -124,8 +125,12 @@ def declarations() -> List[Tuple[str, Any, ParameterDescriptor]]:
     """
     Return (name, default, descriptor) for every parameter, for `Node.declare_parameters`.
 
-    An empty list cannot carry its type in rclpy (it would become a byte array): such a
-    parameter is declared by type only and reads as unset until given, see `value_of`.
+    An empty list cannot carry its type in rclpy (9.x, Jazzy): `declare_parameter` infers the
+    type from the bare value, and `[]` infers BYTE_ARRAY, whatever the descriptor says (even a
+    typed STRING_ARRAY override of `[]` is refused as BYTE_ARRAY); a later `set_parameters` is
+    refused because the parameter is read-only; and `cameras: []` in a YAML file or
+    `-p cameras:=[]` arrives as NOT_SET. Such a parameter is therefore declared by type only,
+    `ros2 param get` says "not set", and `value_of` reads it as the table's default.
     """
     return [(name, Parameter.Type.STRING_ARRAY if value == [] else value, descriptor(name))
             for name, value in defaults().items()]
