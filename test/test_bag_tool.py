@@ -84,6 +84,7 @@ def read_all(path):
 def test_bag_gets_depth_info_and_points(tmp_path, tiny_checkpoint, tiny_estimator, storage,
                                         compressed):
     src = write_bag(tmp_path / 'in', storage, compressed)
+    before = digest(src)
     dst = tmp_path / 'out'
     r = run_tool(src, dst, '--checkpoint', tiny_checkpoint, '--device', 'cpu')
     assert r.returncode == 0, r.stderr
@@ -110,7 +111,7 @@ def test_bag_gets_depth_info_and_points(tmp_path, tiny_checkpoint, tiny_estimato
     xyz = np.frombuffer(points[0][1].data.tobytes(), np.float32).reshape(H, W, 8)
     np.testing.assert_allclose(xyz[..., 2], got)
     # Input untouched and still readable.
-    assert len(read_all(src)['/chatter']) == 4
+    assert len(read_all(src)['/chatter']) == 4 and digest(src) == before
 
 
 def test_mcap_output_reads_with_independent_reader(tmp_path, tiny_checkpoint):
@@ -150,6 +151,7 @@ def test_truncated_bag_fails_clearly(tmp_path, tiny_checkpoint):
     assert r.returncode == 1, r.stdout
     assert str(src) in r.stderr and 'Traceback' not in r.stderr
     assert not dst.exists() and not list(tmp_path.glob('.out*'))
+    assert mcap_file.read_bytes() == data[:len(data) // 2]
 
 
 def test_missing_topic_is_named(tmp_path, tiny_checkpoint):
@@ -162,6 +164,7 @@ def test_missing_topic_is_named(tmp_path, tiny_checkpoint):
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
 def test_interrupted_run_leaves_no_output(tmp_path, tiny_checkpoint, sig):
     src = write_bag(tmp_path / 'in', n=400)
+    before = digest(src)
     dst = tmp_path / 'out'
     exe = os.path.join(os.path.dirname(sys.executable), 'clip-depth-bag')
     # A shell's background job inherits SIGINT ignored; give the tool the default, as a
@@ -179,6 +182,7 @@ def test_interrupted_run_leaves_no_output(tmp_path, tiny_checkpoint, sig):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert not dst.exists() and not list(tmp_path.glob('.out*'))
+    assert digest(src) == before
 
 
 def test_image_namespace():
