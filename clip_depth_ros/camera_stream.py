@@ -11,7 +11,7 @@ plain Python, tested without a graph. Levels have diagnostic_msgs/DiagnosticStat
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from clip_depth_ros.config import CameraConfig
 from clip_depth_ros.geometry import Intrinsics, InvalidIntrinsics
@@ -19,6 +19,26 @@ from clip_depth_ros.health import LatencyStats, ProblemLog, RateMeter
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 LEVEL_NAMES = {OK: 'OK', WARN: 'WARN', ERROR: 'ERROR', STALE: 'STALE'}
+
+
+def model_health(loaded: bool, lifecycle: str, configure_error: str = '', reason: str = '',
+                 problems: Sequence[Tuple[str, Any]] = (),
+                 warnings: Sequence[str] = ()) -> Tuple[int, str]:
+    """
+    (level, message) of the shared model's status, as CameraStream.status is a camera's.
+
+    Not loaded: ERROR with the configure failure, else WARN with why it is unconfigured.
+    Loaded: WARN naming `warnings` (random CLIP weights) and active `problems` (key, Problem)
+    other than 'model' (the configure failure, cleared on success); else OK.
+    """
+    if not loaded:
+        if configure_error:
+            return ERROR, configure_error
+        return WARN, f'unconfigured: {reason}'
+    parts = list(warnings) + [p.message for key, p in problems if key != 'model']
+    if parts:
+        return WARN, '; '.join(parts)
+    return OK, 'inactive' if lifecycle == 'inactive' else 'model loaded'
 
 
 class FrequencyCheck:

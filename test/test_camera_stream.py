@@ -3,7 +3,8 @@
 """The node's plain-Python parts: per-camera slots and health, intrinsics, REP 117 masks."""
 
 from clip_depth_ros import geometry
-from clip_depth_ros.camera_stream import CameraStream, ERROR, FrequencyCheck, OK, WARN
+from clip_depth_ros.camera_stream import (CameraStream, ERROR, FrequencyCheck,
+                                         model_health, OK, WARN)
 from clip_depth_ros.config import CameraConfig, ConfigError, NodeConfig
 from clip_depth_ros.frame_slot import FrameSlots
 import numpy as np
@@ -68,6 +69,22 @@ def test_camera_stream_status_follows_state_and_silence():
     cam.intrinsics(64, 48)  # no camera_info: the canonical camera, said on diagnostics
     level, message, values = cam.status('active')
     assert level == WARN and 'canonical camera' in values['camera_info']
+
+
+def test_model_health_follows_configure_and_problems():
+    from clip_depth_ros.health import ProblemLog
+    assert model_health(False, 'unconfigured', reason='waiting for configure') == (
+        WARN, 'unconfigured: waiting for configure')
+    assert model_health(False, 'unconfigured', 'cannot load checkpoint x', 'waiting') == (
+        ERROR, 'cannot load checkpoint x')
+    assert model_health(True, 'inactive') == (OK, 'inactive')
+    assert model_health(True, 'active') == (OK, 'model loaded')
+    log = ProblemLog()
+    log.report('model', 'an old configure failure')  # not the loaded model's problem
+    assert model_health(True, 'active', problems=log.active()) == (OK, 'model loaded')
+    log.report('inference', 'inference failed: boom')
+    assert model_health(True, 'active', problems=log.active(), warnings=['random weights']) == (
+        WARN, 'random weights; inference failed: boom')
 
 
 def test_intrinsics_with_binning_and_roi():

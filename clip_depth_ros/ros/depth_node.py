@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from clip_depth_ros.camera_stream import CameraStream, ERROR, OK, WARN
+from clip_depth_ros.camera_stream import CameraStream, model_health
 from clip_depth_ros.colormap import colorize_depth
 from clip_depth_ros.config import CameraConfig, ConfigError, NodeConfig
 from clip_depth_ros.frame_limits import FrameRejected
@@ -538,19 +538,11 @@ class DepthNode(LifecycleNode):
         problems = self.problems.active()
         for key, problem in problems:
             values[f'problem.{key}'] = f'{problem.message} (x{problem.count})'
-        if est is None:
-            if self._configure_error:
-                level, message = ERROR, self._configure_error
-            else:
-                level, message = WARN, f'unconfigured: {self._reason}'
-        else:
-            parts = [p.message for key, p in problems if key != 'model']
-            if getattr(est, 'random_clip_weights_message', ''):
-                parts.insert(0, est.random_clip_weights_message)
-                values['clip_weights'] = 'random'
-            level = WARN if parts else OK
-            message = '; '.join(parts) if parts else (
-                'inactive' if self._lifecycle == 'inactive' else 'model loaded')
+        random = getattr(est, 'random_clip_weights_message', '') if est else ''
+        if random:
+            values['clip_weights'] = 'random'
+        level, message = model_health(est is not None, self._lifecycle, self._configure_error,
+                                      self._reason, problems, [random] if random else [])
         return _status(f'{base}: model', level, message, values['device'] or 'model', values)
 
 
