@@ -143,3 +143,18 @@ def test_bad_training_override_is_a_usage_error(override):
     line = error_line(r)
     assert 'pwned' not in r.stdout
     assert 'override' in line or 'optim.nope' in line, line
+
+
+def test_infer_on_a_full_disk_names_the_output(tmp_path, tiny_checkpoint):
+    """RLIMIT_FSIZE: writes past 1000 bytes fail (EFBIG or a short write), as on a full disk."""
+    import resource
+    frame, out = tmp_path / 'frame.png', tmp_path / 'out'
+    cv2.imwrite(str(frame), np.full((48, 64, 3), 90, np.uint8))
+    out.mkdir()
+    r = subprocess.run([script('clip-depth-infer'), str(frame), '--checkpoint',
+                        str(tiny_checkpoint), '--out', str(out), '--device', 'cpu'],
+                       capture_output=True, text=True, timeout=300,
+                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE,
+                                                             (1000, 1000)))
+    assert r.returncode == 1 and str(out / 'frame.npy') in error_line(r)
+    assert os.listdir(out) == []

@@ -71,8 +71,10 @@ def write_new(path: Path, write: Callable[[Path], None], overwrite: bool) -> Non
     try:
         write(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         os.unlink(tmp)  # ours: made by mkstemp above
+        if isinstance(e, OSError):  # a full disk names the output, not our temporary
+            raise OSError(e.errno, e.strerror or f'cannot write it: {e}', str(path)) from e
         raise
 
 
