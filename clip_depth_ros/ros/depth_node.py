@@ -225,6 +225,10 @@ class DepthNode(LifecycleNode):
         return TransitionCallbackReturn.FAILURE
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
+        if self._worker is not None and self._worker.is_alive():  # deactivate stopped waiting
+            self.get_logger().error('cannot activate: the inference thread is still busy with '
+                                    'a frame; try again when it is done')
+            return TransitionCallbackReturn.FAILURE
         self.slots.reopen()
         self._worker = threading.Thread(target=self._run, name='depth_inference', daemon=True)
         self._worker.start()
@@ -271,7 +275,11 @@ class DepthNode(LifecycleNode):
         self.slots.close()
         if self._worker is not None:
             self._worker.join(timeout=30.0)
-            self._worker = None
+            if self._worker.is_alive():  # kept: a second thread must not share the slots
+                self.get_logger().warning('the inference thread is still busy after 30 s; it '
+                                          'stops after its frame')
+            else:
+                self._worker = None
 
     def _release_model(self) -> None:
         for pubs in self._pubs.values():
