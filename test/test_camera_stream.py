@@ -4,7 +4,7 @@
 
 from clip_depth_ros import geometry
 from clip_depth_ros.camera_stream import (CameraStream, ERROR, FrequencyCheck,
-                                         model_health, OK, WARN)
+                                          model_health, OK, WARN)
 from clip_depth_ros.config import CameraConfig, ConfigError, NodeConfig
 from clip_depth_ros.frame_slot import FrameSlots
 import numpy as np
