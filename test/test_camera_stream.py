@@ -34,6 +34,21 @@ def test_slots_batch_equal_sizes_and_serve_the_slow_camera():
     assert slots.take(timeout=0) is None
 
 
+def test_slot_drops_and_counts_and_close_wakes_the_waiter():
+    import threading
+    slots = FrameSlots(['cam'])
+    assert slots.put('cam', 1) is False
+    assert slots.put('cam', 2) is True and slots.put('cam', 3) is True
+    assert slots.dropped['cam'] == 2 and slots.take(timeout=0.1) == {'cam': 3}
+    assert slots.take(timeout=0.01) is None
+    got = []
+    t = threading.Thread(target=lambda: got.append(slots.take()))
+    t.start()
+    slots.close()
+    t.join(2.0)
+    assert got == [None]
+
+
 def test_frequency_check_levels():
     now = [0.0]
     check = FrequencyCheck(1.0, 3.0, clock=lambda: now[0])

@@ -1,11 +1,8 @@
 # Copyright 2026 The clip_depth_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Pure-Python core: pixel decoding, geometry, cloud packing, the frame slot, health."""
-
-import threading
+"""Pure-Python core: pixel decoding, geometry, cloud packing, health."""
 
 from clip_depth_ros import geometry, pixels
-from clip_depth_ros.frame_slot import LatestSlot
 from clip_depth_ros.health import ProblemLog, RateMeter
 import numpy as np
 import pytest
@@ -107,20 +104,6 @@ def test_against_sensor_msgs_py():
     ref = pc2.create_cloud_xyz32(Header(), xyz.reshape(-1, 3).tolist())
     got = pc2.read_points_numpy(cloud, field_names=('x', 'y', 'z'))
     np.testing.assert_array_equal(got, pc2.read_points_numpy(ref, field_names=('x', 'y', 'z')))
-
-
-def test_latest_slot_drops_and_counts():
-    slot = LatestSlot()
-    assert slot.put(1) is False
-    assert slot.put(2) is True and slot.put(3) is True
-    assert slot.dropped == 2 and slot.take(0.1) == 3
-    assert slot.take(0.01) is None
-    got = []
-    t = threading.Thread(target=lambda: got.append(slot.take()))
-    t.start()
-    slot.close()
-    t.join(2.0)
-    assert got == [None]
 
 
 def test_problem_log_throttles_and_expires():
