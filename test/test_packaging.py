@@ -314,3 +314,44 @@ def test_record_command_names_topics_with_the_topics_option():
     assert cmd[cmd.index('--storage') + 1] == 'mcap'
     # Positional topics are deprecated in Jazzy: every topic follows --topics.
     assert cmd[cmd.index('--topics') + 1:] == topics
+
+
+def flattened(params: dict, prefix: str = '') -> dict:
+    """Nested parameter dicts as launch_ros passes them to a node: 'front.image' etc."""
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            out.update(flattened(value, f'{prefix}{key}.'))
+        else:
+            out[f'{prefix}{key}'] = value
+    return out
+
+
+def test_cameras_file_configures_the_real_node(tiny_checkpoint):
+    """What multi_camera.launch.py hands the node: every camera's topics, in and out."""
+    from clip_depth_ros.launch_support import load_cameras, shared_node_parameters
+    from clip_depth_ros.ros.depth_node import DepthNode
+    from rclpy.parameter import Parameter
+    from ros_harness import Graph, wait_for
+    params = flattened(shared_node_parameters(load_cameras(REPO / 'config' / 'cameras.yaml')))
+    params.update(checkpoint=str(tiny_checkpoint), device='cpu', publish_points=False)
+    graph = Graph()
+    try:
+        node = DepthNode(context=graph.context, namespace='robot',
+                         parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+        graph.add(node)
+        node.autostart()
+
+        def topics(kind):
+            get = getattr(node, f'get_{kind}_names_and_types_by_node')
+            return {name for name, _ in get('depth_node', '/robot')}
+        expected_in = {'/front/color/image_raw', '/front/color/camera_info',
+                       '/left/color/image_raw/compressed', '/left/color/camera_info'}
+        expected_out = {f'/robot/{c}/depth/{t}' for c in ('front', 'left')
+                        for t in ('image', 'camera_info', 'points', 'colormap')}
+        wait_for(lambda: expected_in <= topics('subscriber')
+                 and expected_out <= topics('publisher'), timeout=30,
+                 what=f'subscriptions {expected_in} and publishers {expected_out}')
+        assert not {t for t in topics('subscriber') if t.endswith('image')} - expected_in
+    finally:
+        graph.close()
