@@ -2,10 +2,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """Lifecycle transitions through the standard services, and parameter validation."""
 
+import subprocess
+import sys
+
+from clip_depth_ros.config import ConfigError
 from clip_depth_ros.ros.depth_node import DepthNode
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+import pytest
 from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
@@ -160,5 +165,22 @@ def test_cameras_unset_means_one_camera():
         assert node.describe_parameter('cameras').type == ParameterType.PARAMETER_STRING_ARRAY
         assert node.describe_parameter('cameras').read_only
         assert node.config.cameras == () and [c.name for c in node.cameras] == ['']
+    finally:
+        graph.close()
+
+
+def test_bad_start_parameter_is_one_line():
+    r = subprocess.run([sys.executable, '-m', 'clip_depth_ros.ros.depth_node', '--ros-args',
+                        '-p', 'input_qos:=bogus'], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()], r.stderr
+    assert 'input_qos: must be one of' in r.stderr
+
+
+def test_bad_camera_topic_is_named():
+    graph = Graph()
+    try:
+        with pytest.raises(ConfigError, match=r"^front\.image: '9bad' is not a valid topic"):
+            node_with(graph, cameras=['front'], **{'front.image': '9bad'})
     finally:
         graph.close()

@@ -17,6 +17,7 @@ import copy
 import gc
 import os
 import struct
+import sys
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -36,6 +37,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
 from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -103,8 +105,8 @@ class DepthNode(LifecycleNode):
                         for c in self._camera_configs()]
         self._by_name = {cam.name: cam for cam in self.cameras}
         for cam in self.cameras:
-            cam.image_topic = self.resolve_topic_name(self._image_topic(cam.config))
-            cam.info_topic = self.resolve_topic_name(cam.config.camera_info)
+            cam.image_topic = self._resolve(cam, 'image', self._image_topic(cam.config))
+            cam.info_topic = self._resolve(cam, 'camera_info', cam.config.camera_info)
             cam.depth_topic = self.resolve_topic_name(f'{cam.config.output_prefix}/image')
         self.slots: FrameSlots[Tuple[bytes, float]] = FrameSlots([c.name for c in self.cameras])
         self._limits = self.config.frame_limits()
@@ -141,6 +143,13 @@ class DepthNode(LifecycleNode):
             out.append(camera_config(name, {n: self.get_parameter(n).value
                                             for n, _, _ in decls}))
         return out
+
+    def _resolve(self, cam: CameraStream, key: str, topic: str) -> str:
+        try:
+            return self.resolve_topic_name(topic)
+        except RuntimeError as e:  # rcl's RCLError: not a valid topic name
+            raise ConfigError(f'{cam.name + "." if cam.name else ""}{key}: {topic!r} is not a '
+                              f'valid topic name ({str(e).split(", at ")[0]})') from None
 
     def _on_set_parameters(self, params: list) -> SetParametersResult:
         # Only the node's own parameters go into NodeConfig; rclpy's (use_sim_time, QoS
@@ -571,7 +580,13 @@ def _threads_note(estimator) -> str:
 
 def main(args: Optional[list] = None) -> None:
     rclpy.init(args=args)
-    node = DepthNode()
+    try:
+        node = DepthNode()
+    except (ConfigError, ParameterException, NameValidationException) as e:
+        # A bad start-up parameter or topic name: one line naming it, no traceback.
+        print(f'depth_node: {e}', file=sys.stderr)
+        rclpy.try_shutdown()
+        sys.exit(2)
     node.autostart()
     try:
         rclpy.spin(node)
