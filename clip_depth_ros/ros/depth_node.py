@@ -112,8 +112,9 @@ class DepthNode(LifecycleNode):
         self._limits = self.config.frame_limits()
         # compute: the model plus depth masking and cloud packing, per batch.
         self.compute_ms = LatencyStats()
-        self.batch_sizes: Dict[int, int] = {}
+        self.batch_sizes: Dict[int, int] = {}  # written by inference, read by diagnostics
         self.last_batch_size = 0
+        self._batch_lock = threading.Lock()
         self._lifecycle, self._reason = 'unconfigured', 'waiting for configure'
         self._configure_error = ''
         self._subs: Dict[Tuple[str, str], Tuple[Any, ReliabilityPolicy]] = {}
@@ -474,8 +475,9 @@ class DepthNode(LifecycleNode):
             cfg.colorize_points, conversions.new_buffer,
             focal_px=[item[0].focal_px for item in group])
         self.compute_ms.add((time.perf_counter() - start) * 1e3)
-        self.last_batch_size = len(group)
-        self.batch_sizes[len(group)] = self.batch_sizes.get(len(group), 0) + 1
+        with self._batch_lock:  # a new size must not resize the dict under diagnostics
+            self.last_batch_size = len(group)
+            self.batch_sizes[len(group)] = self.batch_sizes.get(len(group), 0) + 1
         for i, (cam, _, msg, _) in enumerate(group):
             try:  # computed: a camera whose publishing fails must not be computed again
                 self._publish(cam, msg, infos[i], intrs[i], outputs[i], waits[i])
@@ -539,16 +541,16 @@ class DepthNode(LifecycleNode):
 
     def _model_status(self, base: str) -> DiagnosticStatus:
         est, cfg = self.estimator, self.config
+        with self._batch_lock:
+            sizes, last = sorted(self.batch_sizes.items()), self.last_batch_size
         values = {
             'lifecycle_state': self._lifecycle, 'checkpoint': cfg.checkpoint,
             'device': str(est.device) if est else '', 'model': est.model_name if est else '',
             'precision': est.precision if est else '',
             'precision_reason': getattr(est, 'precision_reason', '') if est else '',
             'cameras': str(len(self.cameras)),
-            'batches': str(sum(self.batch_sizes.values())),
-            'last_batch_size': str(self.last_batch_size),
-            'batch_sizes': ', '.join(f'{size}: {n}' for size, n in sorted(
-                self.batch_sizes.items())),
+            'batches': str(sum(n for _, n in sizes)), 'last_batch_size': str(last),
+            'batch_sizes': ', '.join(f'{size}: {n}' for size, n in sizes),
         }
         for key, value in self.compute_ms.summary().items():
             values[f'compute_{key}'] = f'{value:.1f}'
