@@ -363,14 +363,17 @@ class DepthNode(LifecycleNode):
 
     def input_qos(self) -> Dict[Tuple[str, str], str]:
         """{(camera, 'image' | 'camera_info'): 'reliable' | 'best_effort'} as subscribed now."""
-        return {key: QOS_NAMES[rel] for key, (_, rel) in self._subs.items()}
+        with self._inputs_lock:  # any thread: _check_qos may be re-subscribing
+            return {key: QOS_NAMES[rel] for key, (_, rel) in self._subs.items()}
 
     def input_subscriptions(self) -> List[Any]:
-        return [sub for sub, _ in self._subs.values()]
+        with self._inputs_lock:
+            return [sub for sub, _ in self._subs.values()]
 
     def subscription(self, camera: str = '', kind: str = 'image') -> Any:
         """Return the current subscription of `camera` to its 'image' or 'camera_info' topic."""
-        return self._subs[(camera, kind)][0]
+        with self._inputs_lock:
+            return self._subs[(camera, kind)][0]
 
     def _on_image(self, name: str, data: bytes) -> None:
         self._by_name[name].frame_arrived()
