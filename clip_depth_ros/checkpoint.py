@@ -3,13 +3,14 @@
 """
 Checkpoints: the trainable tensors (safetensors) and the model config (JSON) in one directory.
 
-CLIP weights are never copied in. `pretrained` in the config is either an open_clip tag or a
-weights file; a relative file path is resolved against the checkpoint directory, which is how
-random-init smoke-test checkpoints stay reproducible.
+Pretrained CLIP weights are never copied in. `pretrained` in the config is either an open_clip
+tag or a weights file; a relative file path is resolved against the checkpoint directory, which
+is how checkpoints with random CLIP weights (saved beside them) reload to the same predictions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -62,6 +63,33 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def save_random_clip_weights(directory: PathLike, model, link_from: Optional[Path] = None
+                             ) -> ModelConfig:
+    """
+    Keep a model's random CLIP weights as `directory/clip_weights.safetensors`.
+
+    Random weights exist nowhere else, so the checkpoint must hold them to reload to the same
+    predictions (clip-depth-init, training with `pretrained: null`). With `link_from` (the
+    same weights, saved before) the file is a hard link to it: every version of a training
+    checkpoint loads standalone and survives `cp -rL` at no extra space (written out where the
+    filesystem has no hard links). Returns the model's config naming the file.
+    """
+    from clip_depth_ros.models.backbone import clip_weights_bytes
+
+    path = Path(directory) / CLIP_WEIGHTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    linked = False
+    if link_from is not None and Path(link_from).is_file():
+        try:
+            os.link(link_from, path)
+            linked = True
+        except OSError:  # no hard links on this filesystem: write the weights out
+            pass
+    if not linked:
+        atomic_write_bytes(path, clip_weights_bytes(model.backbone.clip))
+    return dataclasses.replace(model.config, pretrained=CLIP_WEIGHTS_FILE)
 
 
 def save_checkpoint(directory: PathLike, config: ModelConfig,

@@ -238,6 +238,33 @@ def test_checkpoint_from_training_loads_for_inference(tmp_path, sample_rgb, caps
     assert np.array_equal(estimator.predict(sample_rgb), again.predict(sample_rgb))
 
 
+@pytest.mark.parametrize('pretrained', ['model.pretrained='])
+def test_random_clip_weights_travel_with_every_checkpoint(tmp_path, monkeypatch, sample_rgb,
+                                                          pretrained):
+    """best and last reload to the trained model's predictions, in place and after cp -rL."""
+    import shutil
+    from clip_depth_ros.config import InferenceConfig
+    from clip_depth_ros.train import engine, run_state
+    saved = {}
+
+    def keep_model(*args, **kwargs):
+        saved['model'] = args[1]
+        return run_state.save_epoch(*args, **kwargs)
+    monkeypatch.setattr(engine, 'save_epoch', keep_model)
+    out = fit(tiny_cfg(tmp_path / 'run', pretrained, 'optim.epochs=2', 'max_steps_per_epoch=1'))
+    expected = DepthEstimator(saved['model'], InferenceConfig(device='cpu')).predict(sample_rgb)
+    for name in ('best', 'last'):
+        copy = tmp_path / f'copy_{name}'
+        shutil.copytree(out / name, copy)  # follows links, as cp -rL does
+        for where in (out / name, copy):
+            estimator = DepthEstimator.from_checkpoint(where, device='cpu')
+            assert estimator.random_clip_weights, where
+            np.testing.assert_array_equal(estimator.predict(sample_rgb), expected)
+    # One copy of the weights on disk, whatever the number of versions.
+    files = [p for p in out.rglob('clip_weights.safetensors') if not p.is_symlink()]
+    assert len({p.stat().st_ino for p in files}) == 1, files
+
+
 def free_port() -> int:
     import socket
     with socket.socket() as s:

@@ -65,12 +65,17 @@ def weights_are_random(pretrained: Optional[str]) -> bool:
         return False
 
 
-def save_clip_weights(model: nn.Module, path: Path) -> None:
-    """Write a CLIP state dict as safetensors, loadable back through `create_clip(name, path)`."""
-    from safetensors.torch import save_file
+def clip_weights_bytes(model: nn.Module) -> bytes:
+    """A CLIP state dict as safetensors bytes (random init flagged in the metadata)."""
+    from safetensors.torch import save
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     random_init = bool(getattr(model, RANDOM_ATTR, False))
-    save_file(state, str(path), metadata={_META_RANDOM: 'true' if random_init else 'false'})
+    return save(state, metadata={_META_RANDOM: 'true' if random_init else 'false'})
+
+
+def save_clip_weights(model: nn.Module, path: Path) -> None:
+    """Write a CLIP state dict as safetensors, loadable back through `create_clip(name, path)`."""
+    Path(path).write_bytes(clip_weights_bytes(model))
 
 
 class FrozenClip(nn.Module):

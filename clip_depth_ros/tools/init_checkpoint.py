@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from clip_depth_ros.checkpoint import (CLIP_WEIGHTS_FILE, CONFIG_FILE, is_weights_path,
-                                       save_checkpoint)
+                                       save_checkpoint, save_random_clip_weights)
 from clip_depth_ros.config import ModelConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
 from clip_depth_ros.tools.common import tool_main
 import torch
@@ -39,7 +39,6 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 @tool_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from clip_depth_ros.models.backbone import save_clip_weights
     from clip_depth_ros.models.factory import build_model
 
     args = parse_args(argv)
@@ -59,7 +58,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     model = build_model(config, clip_weights=None)
     args.out.mkdir(parents=True, exist_ok=True)
     if random_clip:
-        save_clip_weights(model.backbone.clip, args.out / CLIP_WEIGHTS_FILE)
+        save_random_clip_weights(args.out, model)
     save_checkpoint(args.out, config, model.trainable_state_dict(),
                     extra={'note': 'untrained: random mirror and decoder'})
     print(f'wrote {args.out} ({config.backbone}, {model.trainable_parameters():,} trainable '

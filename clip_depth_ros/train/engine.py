@@ -19,7 +19,7 @@ import random
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
-from clip_depth_ros.checkpoint import CLIP_WEIGHTS_FILE
+from clip_depth_ros.checkpoint import CLIP_WEIGHTS_FILE, save_random_clip_weights
 from clip_depth_ros.config import InferenceConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
 from clip_depth_ros.inference import DepthEstimator
 from clip_depth_ros.models import build_model, ClipDepth
@@ -236,13 +236,12 @@ def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
     train_set, val_set = datasets if datasets is not None else build_datasets(cfg.data, cfg.seed)
 
     model = build_model(cfg.model, cfg.model.pretrained).to(device)
-    if cfg.model.pretrained is None and run.is_main:
-        # Random CLIP weights (smoke tests): keep them, or the checkpoints could not reload.
-        from clip_depth_ros.models.backbone import save_clip_weights
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_clip_weights(model.backbone.clip, out_dir / CLIP_WEIGHTS_FILE)
-    if cfg.model.pretrained is None:
-        model.config = dataclasses.replace(model.config, pretrained=f'../{CLIP_WEIGHTS_FILE}')
+    if not cfg.model.pretrained:
+        # Random CLIP weights (smoke tests): saved once here, each checkpoint version links
+        # them (run_state.save_run), or no checkpoint could reload to the same predictions.
+        if run.is_main:
+            save_random_clip_weights(out_dir, model)
+        model.config = dataclasses.replace(model.config, pretrained=CLIP_WEIGHTS_FILE)
     if model.random_clip_weights and run.is_main:
         print(f'warning: {RANDOM_CLIP_WEIGHTS_MESSAGE}', flush=True)
     augment = Augment((cfg.data.crop_height, cfg.data.crop_width), cfg.data.rotation_deg,

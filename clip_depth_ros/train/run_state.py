@@ -7,8 +7,9 @@ Training checkpoints that load at every instant, whenever the run is killed.
 (`out_dir/.last.e0003.<random>.ckpt`). A save writes a complete new version (each file through
 a temporary name, fsynced), then swaps the link in one `os.replace`, then removes older
 versions. At every moment each link points at a complete version: the old one until the
-swap, the new one after it. Versions are siblings of the links, so a checkpoint's relative
-`../clip_weights.safetensors` resolves the same through either path.
+swap, the new one after it. Random CLIP weights (`pretrained: null`) are saved once as
+`out_dir/clip_weights.safetensors` and hard-linked into each version: every version loads on
+its own, at no extra space.
 
 Copy a checkpoint with `cp -rL out_dir/best dest` (follow the link).
 """
@@ -25,7 +26,8 @@ import shutil
 import tempfile
 from typing import Dict, Optional
 
-from clip_depth_ros.checkpoint import atomic_write_bytes, read_tensors, save_checkpoint
+from clip_depth_ros.checkpoint import (atomic_write_bytes, CLIP_WEIGHTS_FILE, read_tensors,
+                                       save_checkpoint, save_random_clip_weights)
 import torch
 
 STATE_FILE = 'training_state.pt'
@@ -60,6 +62,8 @@ def save_run(directory: Path, model, optimizer, scheduler, scaler, epoch: int, s
     parent.mkdir(parents=True, exist_ok=True)
     version = Path(tempfile.mkdtemp(dir=parent, prefix=f'.{name}.e{epoch:04d}.',
                                     suffix=_VERSION_SUFFIX))
+    if model.config.pretrained == CLIP_WEIGHTS_FILE:  # random weights, kept beside it
+        save_random_clip_weights(version, model, link_from=parent / CLIP_WEIGHTS_FILE)
     save_checkpoint(version, model.config, model.trainable_state_dict(), extra)
     if optimizer is not None:
         state = {'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(),
