@@ -178,6 +178,30 @@ def test_config_yaml_and_overrides(tmp_path):
         load_config(evil)
 
 
+
+def test_override_values_are_yaml_as_in_the_file(tmp_path, capsys):
+    from clip_depth_ros.train.cli import main as train_main
+    from clip_depth_ros.train.config import DataConfig
+
+    def value(override, path):
+        section, field = path
+        return getattr(getattr(load_config(TINY_YAML, [override]), section), field)
+    assert value('model.pretrained=null', ('model', 'pretrained')) is None
+    assert value('model.pretrained=~', ('model', 'pretrained')) is None
+    assert value('model.pretrained=', ('model', 'pretrained')) is None
+    assert value('model.pretrained=openai', ('model', 'pretrained')) == 'openai'
+    assert value('data.flip=false', ('data', 'flip')) is False
+    assert value('data.root=2024', ('data', 'root')) == '2024'  # text fields keep the text
+    assert value('data.root=', ('data', 'root')) == ''
+    assert value('data.bags=[a, b]', ('data', 'bags')) == ('a', 'b')
+    assert isinstance(DataConfig().root, str)
+    with pytest.raises(ConfigError, match='data.flip'):
+        load_config(TINY_YAML, ['data.flip=null'])  # as `flip: null` in the file
+    # The command line reads the same: null is no weights, not an open_clip tag 'null'.
+    assert train_main([str(TINY_YAML), 'model.pretrained=null', f'out_dir={tmp_path}',
+                       '--print-config']) == 0
+    assert '  pretrained: null\n' in capsys.readouterr().out
+
 # -- learning ------------------------------------------------------------------------------------
 def tiny_cfg(tmp_path, *extra):
     return load_config(TINY_YAML, [f'out_dir={tmp_path}', *extra])
@@ -238,7 +262,7 @@ def test_checkpoint_from_training_loads_for_inference(tmp_path, sample_rgb, caps
     assert np.array_equal(estimator.predict(sample_rgb), again.predict(sample_rgb))
 
 
-@pytest.mark.parametrize('pretrained', ['model.pretrained='])
+@pytest.mark.parametrize('pretrained', ['model.pretrained=', 'model.pretrained=null'])
 def test_random_clip_weights_travel_with_every_checkpoint(tmp_path, monkeypatch, sample_rgb,
                                                           pretrained):
     """best and last reload to the trained model's predictions, in place and after cp -rL."""

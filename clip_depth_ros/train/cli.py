@@ -26,20 +26,6 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def check_overrides(overrides: Sequence[str]) -> None:
-    """Each override must be key=value, its value safe YAML (no tags that construct objects)."""
-    import yaml
-    for item in overrides:
-        key, sep, raw = item.partition('=')
-        if not sep or not key:
-            raise UsageError(f'override {item[:80]!r}: expected key=value')
-        try:
-            yaml.safe_load(raw)
-        except yaml.YAMLError as e:
-            reason = getattr(e, 'problem', None) or str(e).splitlines()[0]
-            raise UsageError(f'override {item[:80]!r}: not a YAML value: {reason[:160]}') from e
-
-
 @tool_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from clip_depth_ros.config import ConfigError
@@ -47,11 +33,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if not args.config.is_file():
         raise FileNotFoundError(f'{args.config}: config file not found')
-    check_overrides(args.overrides)
     cfg = load_config(args.config)  # the file's own errors are the file's (exit 1)
     try:
         cfg = load_config(args.config, args.overrides)
-    except ConfigError as e:  # the file was fine: the command line is wrong
+    except ConfigError as e:  # the file was fine: the command line is wrong (bad key or YAML)
         raise UsageError(str(e)) from e
     if args.print_config:
         import yaml

@@ -203,7 +203,7 @@ def _set_dotted(tree: Dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def load_config(path: Optional[Path], overrides: Sequence[str] = ()) -> TrainConfig:
-    """Defaults <- YAML file <- `key=value` overrides (values parsed as YAML scalars)."""
+    """Defaults <- YAML file <- `key=value` overrides (values parsed as YAML: parse_override)."""
     import yaml
     tree: Dict[str, Any] = TrainConfig().to_dict()
     if path is not None:
@@ -216,15 +216,44 @@ def load_config(path: Optional[Path], overrides: Sequence[str] = ()) -> TrainCon
         _resolve_data_paths(loaded, Path(path).resolve().parent)
         _merge(tree, loaded, str(path))
     for item in overrides:
-        if '=' not in item:
-            raise ConfigError(f'override {item!r}: expected key=value')
-        key, raw = item.split('=', 1)
-        value = yaml.safe_load(raw) if raw else ''
-        if key.endswith(('root', 'list', 'dir', 'resume', 'pretrained', 'device')) \
-                and not isinstance(value, str):
-            value = raw  # paths stay strings even when they look like numbers
-        _set_dotted(tree, key, value)
+        _set_dotted(tree, *parse_override(item))
     return build(TrainConfig, tree)
+
+
+def parse_override(item: str) -> Tuple[str, Any]:
+    """
+    Split `key=value`; the value is read as YAML (safe_load), as the same value in the file.
+
+    `null`/`~`/empty -> None, `true` -> bool, `5` -> int, `[2, 4]` -> list. A text field (path,
+    topic, tag) keeps the characters typed when YAML reads a number or bool (`data.root=2024`);
+    an empty value there is the empty text.
+    """
+    import yaml
+    key, sep, raw = item.partition('=')
+    if not sep or not key:
+        raise ConfigError(f'override {item[:80]!r}: expected key=value')
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        reason = getattr(e, 'problem', None) or str(e).splitlines()[0]
+        raise ConfigError(f'override {item[:80]!r}: not a YAML value: {reason[:160]}') from e
+    hint = _field_hint(TrainConfig, key)
+    if hint is str or hint == Optional[str]:
+        if isinstance(value, (bool, int, float)):
+            value = raw
+        elif value is None and hint is str and not raw.strip():
+            value = ''
+    return key, value
+
+
+def _field_hint(cls, dotted: str) -> Any:
+    """Type of the field at dotted path `dotted` of dataclass `cls` (None: no such field)."""
+    hint: Any = cls
+    for part in dotted.split('.'):
+        if not dataclasses.is_dataclass(hint) or part not in _hints(hint):
+            return None
+        hint = _hints(hint)[part]
+    return hint
 
 
 def _resolve_data_paths(loaded: Dict[str, Any], base: Path) -> None:
