@@ -191,7 +191,7 @@ def check_tensors(path: Path, expected: Dict[str, torch.Tensor],
 def load_checkpoint(directory: PathLike, device: Union[str, torch.device] = 'cpu',
                     clip_weights: Optional[str] = None):
     """Rebuild the backbone named in the checkpoint (or on `clip_weights`), load the heads."""
-    from clip_depth_ros.models.backbone import BackboneError
+    from clip_depth_ros.models.backbone import BackboneError, ClipWeightsError
     from clip_depth_ros.models.factory import build_model
 
     directory = Path(directory)
@@ -201,6 +201,8 @@ def load_checkpoint(directory: PathLike, device: Union[str, torch.device] = 'cpu
         weights = clip_weights if clip_weights else resolve_pretrained(config.pretrained,
                                                                        directory)
         model = build_model(config, weights)
+    except ClipWeightsError as e:  # names the weights file and its problem already
+        raise CheckpointError(str(e)) from e
     except (BackboneError, ConfigError) as e:
         raise CheckpointError(f'{directory / CONFIG_FILE}: model.{e}') from e
     check_tensors(directory / WEIGHTS_FILE, model.trainable_state_dict(), tensors)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import open_clip
+from safetensors import SafetensorError
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -31,6 +32,10 @@ class BackboneError(RuntimeError):
     """The CLIP backbone cannot be built or does not have the structure we need."""
 
 
+class ClipWeightsError(BackboneError):
+    """A CLIP weights file cannot be read; the message starts with the file's path."""
+
+
 def create_clip(name: str, pretrained: Optional[str]) -> nn.Module:
     """Build an open_clip model; `pretrained` is a tag ('openai'), a weights file, or None."""
     if name not in open_clip.list_models():
@@ -45,8 +50,11 @@ def create_clip(name: str, pretrained: Optional[str]) -> nn.Module:
         raise BackboneError(f'pretrained: cannot load CLIP {name!r} with weights '
                             f'{pretrained!r}: {e}') from e
     except OSError as e:
-        raise BackboneError(f'pretrained: cannot read CLIP weights {pretrained!r} for '
-                            f'{name!r}: {e}') from e
+        raise ClipWeightsError(f'{pretrained}: cannot read CLIP weights for {name!r}: '
+                               f'{e}') from e
+    except SafetensorError as e:  # its own type, not an OSError: a truncated or damaged file
+        raise ClipWeightsError(f'{pretrained}: corrupt or truncated safetensors file: '
+                               f'{e}') from e
     setattr(model, RANDOM_ATTR, weights_are_random(pretrained))
     return model
 
