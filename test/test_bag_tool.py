@@ -36,7 +36,8 @@ def frames(n):
     return [rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(n)]
 
 
-def write_bag(path, storage='mcap', compressed=False, n=4):
+def write_bag(path, storage='mcap', compressed=False, n=4, camera=None):
+    """`camera`: CameraInfo fields replacing the plain calibration (binning, ROI)."""
     plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
     topic = '/cam/color/image_raw' + ('/compressed' if compressed else '')
     msgtype = 'sensor_msgs/msg/' + ('CompressedImage' if compressed else 'Image')
@@ -47,12 +48,17 @@ def write_bag(path, storage='mcap', compressed=False, n=4):
         other = w.add_connection('/chatter', 'std_msgs/msg/String', typestore=TS)
         for i, rgb in enumerate(frames(n)):
             t = (1000 + i) * 10**9
+            fields = dict(height=H, width=W, k=K, p=P, binning_x=0, binning_y=0,
+                          roi=(0, 0, 0, 0))
+            fields.update(camera or {})
+            x0, y0, roi_w, roi_h = fields.pop('roi')
             ci = T['sensor_msgs/msg/CameraInfo'](
-                header=header(i), height=H, width=W, distortion_model='plumb_bob',
-                d=np.zeros(5), k=np.array(K), r=np.eye(3).ravel(), p=np.array(P),
-                binning_x=0, binning_y=0,
-                roi=T['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0,
-                                                          width=0, do_rectify=False))
+                header=header(i), distortion_model='plumb_bob', d=np.zeros(5),
+                r=np.eye(3).ravel(), k=np.array(fields.pop('k'), float),
+                p=np.array(fields.pop('p'), float), **fields,
+                roi=T['sensor_msgs/msg/RegionOfInterest'](x_offset=x0, y_offset=y0,
+                                                          height=roi_h, width=roi_w,
+                                                          do_rectify=False))
             w.write(info, t, TS.serialize_cdr(ci, 'sensor_msgs/msg/CameraInfo'))
             if compressed:
                 data = cv2.imencode('.png', rgb[:, :, ::-1])[1].ravel()
@@ -316,6 +322,34 @@ def test_output_data_file_has_the_final_name(tmp_path, tiny_estimator):
         assert sorted(p.name for p in dst.iterdir()) == ['metadata.yaml', dst.name + suffix]
         assert dst.name + suffix in (dst / 'metadata.yaml').read_text()
         assert '.partial' not in (dst / 'metadata.yaml').read_text()
+
+
+def test_binning_and_roi_give_the_node_s_cloud(tmp_path, tiny_estimator):
+    """A 160x120 calibration, ROI 128x96 at (16, 12), binning 2: the 64x48 frames' cloud."""
+    from clip_depth_ros import geometry
+    from clip_depth_ros.ros.conversions import intrinsics
+    from sensor_msgs.msg import CameraInfo
+    camera = dict(height=2 * H + 24, width=2 * W + 32, binning_x=2, binning_y=2,
+                  roi=(16, 12, 2 * W, 2 * H),
+                  k=[120.0, 0, 80.0, 0, 110.0, 60.0, 0, 0, 1],
+                  p=[120.0, 0, 80.0, 0, 0, 110.0, 60.0, 0, 0, 0, 1, 0])
+    src = write_bag(tmp_path / 'in', n=1, camera=camera)
+    summary = process_bag(src, tmp_path / 'out', tiny_estimator)
+    assert summary.frames == 1
+    msg = CameraInfo(height=camera['height'], width=camera['width'], k=camera['k'],
+                     p=camera['p'], binning_x=2, binning_y=2)
+    msg.roi.x_offset, msg.roi.y_offset, msg.roi.width, msg.roi.height = camera['roi']
+    node_intr = intrinsics(msg)  # the node's rule for the same camera_info
+    assert (node_intr.width, node_intr.height, node_intr.fx) == (W, H, 60.0)
+    msgs = read_all(tmp_path / 'out')
+    depth = np.frombuffer(msgs['/cam/color/depth/image'][0][1].data.tobytes(),
+                          np.float32).reshape(H, W)
+    np.testing.assert_allclose(depth, tiny_estimator.predict(frames(1)[0], focal_px=60.0),
+                               rtol=1e-5)
+    cloud = np.frombuffer(msgs['/cam/color/depth/points'][0][1].data.tobytes(),
+                          np.float32).reshape(H, W, 8)[..., :3]
+    expected = geometry.unproject(geometry.mask_range(depth, 10.0), node_intr)
+    np.testing.assert_allclose(cloud, expected.reshape(H, W, 3), rtol=1e-6, atol=1e-6)
 
 
 def test_bag_without_camera_info_gets_depth_only(tmp_path, tiny_estimator, caplog):
