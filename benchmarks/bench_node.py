@@ -456,13 +456,15 @@ def threads_mode(args, checkpoint: Path, rgb, bare_ms: float) -> dict:
 
 # -- multi-camera mode ----------------------------------------------------------------------
 def multi_run(checkpoint: Path, cameras: int, shared: bool, window_s: float, rate_hz: float,
-              size: str, ready_timeout: float) -> dict:
+              size: str, ready_timeout: float, precision: str = 'auto') -> dict:
     names = [f'cam{i}' for i in range(cameras)]
+    params = [('precision', precision)]
     if shared:
         listed = '[' + ','.join(f"'{n}'" for n in names) + ']'
-        nodes = [subprocess.Popen(node_command(checkpoint, [('cameras', listed)]))]
+        nodes = [subprocess.Popen(node_command(checkpoint, params + [('cameras', listed)]))]
     else:
-        nodes = [subprocess.Popen(node_command(checkpoint, namespace=n)) for n in names]
+        nodes = [subprocess.Popen(node_command(checkpoint, params, namespace=n))
+                 for n in names]
     peak = {}
     try:
         out = run_child(['--phase', 'cameras', '--names', *names, '--rate', str(rate_hz),
@@ -491,7 +493,7 @@ def multi_run(checkpoint: Path, cameras: int, shared: bool, window_s: float, rat
 
 def multi_mode(args, tmp: Path) -> dict:
     results = {'frame': args.size, 'camera_rate_hz': args.rate, 'window_s': args.window,
-               'runs': {}}
+               'precision': args.precision, 'runs': {}}
     rows = []
     for backbone in args.backbones:
         checkpoint = make_checkpoint(backbone, tmp)
@@ -499,7 +501,7 @@ def multi_mode(args, tmp: Path) -> dict:
             for shared in (True, False):
                 key = f'{backbone}/{cameras}/{"one node" if shared else "separate nodes"}'
                 out = multi_run(checkpoint, cameras, shared, args.window, args.rate,
-                                args.size, args.ready_timeout)
+                                args.size, args.ready_timeout, args.precision)
                 results['runs'][key] = out
                 if 'failed' in out:
                     rows.append([backbone, cameras, key.split('/')[2], '', '', '', '',
@@ -518,7 +520,7 @@ def multi_mode(args, tmp: Path) -> dict:
             results[f'{backbone}_peak_rss_4_cameras_over_1'] = (four['peak_rss_mib']
                                                                 / one['peak_rss_mib'])
     print(f'{args.size} cameras at {args.rate:g} Hz each (another process), {args.window:g} s '
-          'window after every camera answered; random weights, CPU')
+          f'window after every camera answered; precision {args.precision}; random weights, CPU')
     print(table(rows, ['backbone', 'cameras', 'set-up', 'processes', 'RSS MiB', 'peak MiB',
                        'total frames/s', 'median latency ms per camera']))
     for backbone in args.backbones:
@@ -592,6 +594,7 @@ def main() -> None:
     p.add_argument('--rate', type=float, default=10.0, help='multi mode: Hz per camera')
     p.add_argument('--window', type=float, default=30.0, help='multi mode: seconds measured')
     p.add_argument('--ready-timeout', type=float, default=300.0)
+    p.add_argument('--precision', default='auto', help='multi mode: precision of the nodes')
     p.add_argument('--phase', choices=sorted(PHASES.values()) + ['threads', 'cameras'],
                    help=argparse.SUPPRESS)
     p.add_argument('--checkpoint', type=Path, help=argparse.SUPPRESS)
@@ -636,7 +639,8 @@ def main() -> None:
         print(f'wrote {write_json(f"node_threads_{args.backbone}_{args.size}", out)}')
     if args.mode in ('multi', 'all'):
         out = multi_mode(args, tmp)
-        print(f'wrote {write_json(f"node_multi_camera_{args.size}", out)}')
+        suffix = '' if args.precision == 'auto' else f'_{args.precision}'
+        print(f'wrote {write_json(f"node_multi_camera_{args.size}{suffix}", out)}')
 
 
 if __name__ == '__main__':
