@@ -236,6 +236,14 @@ def _epoch_of(path):
     return meta['epoch']
 
 
+def _history(out):
+    """history.jsonl without the timing field (the only one that differs between runs)."""
+    import json
+    lines = (out / 'history.jsonl').read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != 'images_per_s_per_device'}
+            for line in lines]
+
+
 def _same_tensors(a, b):
     from safetensors.torch import load_file
     import torch
@@ -288,16 +296,22 @@ def test_checkpoints_load_after_a_kill_at_every_file_operation(tmp_path, monkeyp
         save_into(out, n)
         epochs = (_epoch_of(out / 'best'), _epoch_of(out / 'last'))
         assert epochs[1] in (1, 2) and epochs[0] >= epochs[1], (n, epochs)
+        # The history always ends at the epoch `last` holds: none lost, none ahead.
+        assert [h['epoch'] for h in _history(out)] == list(range(1, epochs[1] + 1)), n
         outcomes.setdefault(epochs, n)
     print(f'{total} file operations per save; kill outcomes (best, last epoch): {outcomes}')
     assert (1, 1) in outcomes and (2, 2) in outcomes and len(outcomes) >= 2, outcomes
 
-    # Every state a kill can leave is resumed, and retraces the uninterrupted run exactly.
+    # Every state a kill can leave is resumed, and retraces the uninterrupted run exactly,
+    # its history included (one line per epoch, as the uninterrupted run wrote them).
+    expected = _history(reference)
+    assert [h['epoch'] for h in expected] == [1, 2]
     for epochs, n in sorted(outcomes.items()):
         out = tmp_path / f'kill{n:03d}'
         engine.fit(_tiny_cfg(out, f'resume={out / "last"}'))
         for name in ('last', 'best'):
             assert _same_tensors(out / name, reference / name), (epochs, name)
+        assert _history(out) == expected, (epochs, n)
         estimator = DepthEstimator.from_checkpoint(out / 'best', device='cpu')
         assert estimator.predict(np.zeros((48, 64, 3), np.uint8)).shape == (48, 64)
         # What a killed save leaves is ours alone, and the next save removes it.

@@ -27,7 +27,8 @@ from clip_depth_ros.train.augment import Augment, InputRule, prepare_sample
 from clip_depth_ros.train.config import TrainConfig
 from clip_depth_ros.train.losses import silog_loss
 from clip_depth_ros.train.metrics import average, image_errors
-from clip_depth_ros.train.run_state import load_run, save_epoch, save_run, STATE_FILE  # noqa: F401
+from clip_depth_ros.train.run_state import (load_run, read_history, save_epoch,  # noqa: F401
+                                            save_run, STATE_FILE)
 from clip_depth_ros.transforms import config_network_size, describe_input, normalise
 import numpy as np
 import torch
@@ -263,9 +264,11 @@ def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
         s, cfg.optim.warmup_steps, total_steps, cfg.optim.min_lr_ratio))
     scaler = torch.amp.GradScaler(device.type, enabled=run.autocast_dtype == torch.float16)
     start_epoch, step, best = 0, 0, float('inf')
+    history: List[Dict] = []
     if cfg.resume:
         resumed = load_run(Path(cfg.resume), model, optimizer, scheduler, scaler)
         start_epoch, step, best = resumed['epoch'], resumed['step'], resumed['best']
+        history = read_history(Path(cfg.resume), start_epoch)
     train_model = model
     if world > 1:
         train_model = torch.nn.parallel.DistributedDataParallel(
@@ -300,12 +303,12 @@ def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
                     best, improved = metrics['abs_rel'], True
             elif val_set is None:
                 improved = True
-            # best before last, each an atomic link swap (run_state): loadable at any kill
+            history.append(record)
+            # best before last, each an atomic link swap (run_state): loadable at any kill;
+            # the history travels inside last, so it always ends at last's epoch
             save_epoch(out_dir, model, optimizer, scheduler, scaler, epoch + 1, step, best,
                        improved, best_extra={'val_abs_rel': best if math.isfinite(best)
-                                             else None, 'epoch': epoch + 1})
-            with open(out_dir / 'history.jsonl', 'a', encoding='utf-8') as f:
-                f.write(json.dumps(record) + '\n')
+                                             else None, 'epoch': epoch + 1}, history=history)
             print(f'epoch {epoch + 1}/{cfg.optim.epochs}: loss {stats["loss"]:.4f}, '
                   f'{stats["images_per_s"]:.2f} images/s per device'
                   + (f', val AbsRel {record["val"]["abs_rel"]:.4f}' if 'val' in record else ''),

@@ -11,12 +11,17 @@ swap, the new one after it. Random CLIP weights (`pretrained: null`) are saved o
 `out_dir/clip_weights.safetensors` and hard-linked into each version: every version loads on
 its own, at no extra space.
 
+The history of epochs goes into each `last` version before its swap (`history.jsonl`, every
+epoch up to that one), and `out_dir/history.jsonl` is a link to `last/history.jsonl`: the
+history always ends at the epoch `last` holds, whenever the run is killed.
+
 Copy a checkpoint with `cp -rL out_dir/best dest` (follow the link).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 import random
@@ -24,13 +29,14 @@ import re
 import secrets
 import shutil
 import tempfile
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Sequence
 
 from clip_depth_ros.checkpoint import (atomic_write_bytes, CLIP_WEIGHTS_FILE, read_tensors,
                                        save_checkpoint, save_random_clip_weights)
 import torch
 
 STATE_FILE = 'training_state.pt'
+HISTORY_FILE = 'history.jsonl'
 _VERSION_SUFFIX = '.ckpt'
 _LINK_SUFFIX = '.link'
 
@@ -50,12 +56,13 @@ def _fsync_dir(path: Path) -> None:
 
 
 def save_run(directory: Path, model, optimizer, scheduler, scaler, epoch: int, step: int,
-             best: float, extra: Optional[dict] = None) -> Path:
+             best: float, extra: Optional[dict] = None,
+             files: Optional[Dict[str, bytes]] = None) -> Path:
     """
     Write an inference-loadable checkpoint (plus optimiser and RNG state) as `directory`.
 
-    `directory` becomes a link to the new version only once that version is complete;
-    returns the version directory.
+    `files` (name -> contents) go into the version too. `directory` becomes a link to the
+    new version only once that version is complete; returns the version directory.
     """
     directory = Path(directory)
     parent, name = directory.parent, directory.name
@@ -74,6 +81,8 @@ def save_run(directory: Path, model, optimizer, scheduler, scaler, epoch: int, s
         buffer = io.BytesIO()
         torch.save(state, buffer)
         atomic_write_bytes(version / STATE_FILE, buffer.getvalue())
+    for name, data in (files or {}).items():
+        atomic_write_bytes(version / name, data)
     _fsync_dir(version)
     _point(directory, version)
     _remove_old_versions(directory, keep=version)
@@ -138,15 +147,56 @@ def _as_random_state(value):
 
 
 def save_epoch(out_dir: Path, model, optimizer, scheduler, scaler, epoch: int, step: int,
-               best: float, improved: bool, best_extra: Optional[dict] = None) -> None:
+               best: float, improved: bool, best_extra: Optional[dict] = None,
+               history: Sequence[dict] = ()) -> None:
     """
     Save the checkpoints of one finished epoch: `best` (when improved) first, then `last`.
 
     In this order a kill between the two leaves `last` at the previous epoch: the resumed
     run retrains this epoch and saves `best` again, exactly as the uninterrupted run did.
+    `history` (one record per epoch up to this one) is saved inside `last`.
     """
     out_dir = Path(out_dir)
     if improved:
         save_run(out_dir / 'best', model, None, None, None, epoch, step, best,
                  extra=best_extra)
-    save_run(out_dir / 'last', model, optimizer, scheduler, scaler, epoch, step, best)
+    lines = ''.join(json.dumps(record) + '\n' for record in history)
+    save_run(out_dir / 'last', model, optimizer, scheduler, scaler, epoch, step, best,
+             files={HISTORY_FILE: lines.encode()})
+    _link_history(out_dir)
+
+
+def _link_history(out_dir: Path) -> None:
+    """Make out_dir/history.jsonl a link to last's (once per run directory, atomically)."""
+    path, target = out_dir / HISTORY_FILE, os.path.join('last', HISTORY_FILE)
+    if path.is_symlink() and os.readlink(path) == target:
+        return
+    # Named as last's temporary links: if a kill leaves it, the next save of last removes it.
+    link = out_dir / f'.last.{secrets.token_hex(8)}{_LINK_SUFFIX}'
+    os.symlink(target, link)
+    os.replace(link, path)
+
+
+def read_history(checkpoint: Path, epoch: int) -> List[dict]:
+    """
+    The history records of epochs 1..`epoch` saved with a `last` checkpoint.
+
+    Checkpoints from before history lived in them: the run directory's history.jsonl. Lines
+    that do not parse (a kill in the middle of an old-style append) are left out.
+    """
+    checkpoint = Path(checkpoint)
+    path = checkpoint / HISTORY_FILE
+    if not path.is_file():
+        path = checkpoint.parent / HISTORY_FILE
+    if not path.is_file():
+        return []
+    records: Dict[int, dict] = {}
+    for line in path.read_text(encoding='utf-8').splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get('epoch'), int) \
+                and 1 <= record['epoch'] <= epoch:
+            records[record['epoch']] = record  # a retrained epoch: its latest record
+    return [records[e] for e in sorted(records)]
