@@ -480,7 +480,8 @@ def test_round_trip_through_the_model(tiny_checkpoint, sample_rgb):
     ('model.max_depth_m=.nan', 'model.max_depth_m'), ('seed=-1', 'seed'),
     ('val_every=0', 'val_every'), ('optim.warmup_steps=1.5', 'optim.warmup_steps'),
     ('model.canonical_focal_px=0', 'model.canonical_focal_px'),
-    ('optim.min_lr_ratio=2', 'optim.min_lr_ratio')])
+    ('optim.min_lr_ratio=2', 'optim.min_lr_ratio'), ('data.flip="no"', 'data.flip'),
+    ('data.crop_height=1.5', 'data.crop_height'), ('data.bags=a', 'data.bags')])
 def test_training_config_types_are_strict(override, key):
     with pytest.raises(ConfigError, match=key.replace('.', r'\.')):
         load_config(TINY_YAML, [override])

@@ -10,7 +10,6 @@ Training configuration: one dataclass tree holds every default; YAML and key=val
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 import typing
 from typing import Any, Dict, Optional, Sequence, Tuple
@@ -51,6 +50,7 @@ class DataConfig:
     pair_tolerance_ms: float = 20.0
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.dataset not in DATASETS:
             raise ConfigError(f'data.dataset: must be one of {DATASETS}, got {self.dataset!r}')
         if not 0 < self.pair_tolerance_ms <= 1000:
@@ -158,38 +158,11 @@ def build(cls, values: Dict[str, Any], prefix: str = ''):
                 raise ConfigError(f'{prefix}{name}: expected a mapping')
             kwargs[name] = build(hint, value, f'{prefix}{name}.')
         else:
-            kwargs[name] = _coerce(value, hint, prefix + name)
+            kwargs[name] = value  # types: the dataclass's check_field_types, as for checkpoints
     try:
         return cls(**kwargs)
     except ConfigError as e:
         raise ConfigError(f'{prefix}{e}' if prefix and not str(e).startswith(prefix) else str(e))
-
-
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin is typing.Union and type(None) in args:
-        if value is None:
-            return None
-        hint = next(a for a in args if a is not type(None))
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (tuple, Tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f'{key}: expected a list, got {value!r}')
-        return tuple(_coerce(v, args[0], key) for v in value)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f'{key}: expected true/false, got {value!r}')
-    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            raise ConfigError(f'{key}: expected a finite number, got {value!r}')
-        return float(value)
-    if hint is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if hint is str and isinstance(value, str):
-        return value
-    raise ConfigError(f'{key}: expected {getattr(hint, "__name__", hint)}, got {value!r}')
 
 
 def _set_dotted(tree: Dict[str, Any], dotted: str, value: Any) -> None:
