@@ -73,6 +73,33 @@ def _check_pair(image: np.ndarray, depth: np.ndarray, depth_path) -> None:
                            f'image is {image.shape[1]}x{image.shape[0]}')
 
 
+def read_pair(rgb_path: Path, depth_path: Optional[Path],
+              depth_scale: float) -> Tuple[np.ndarray, np.ndarray]:
+    """
+    Read an image and its depth in metres, checked to be the same size; errors name the file.
+
+    Depth: a uint16 PNG (value / depth_scale), a float32 (H, W) .npy in metres, or None (no
+    ground truth: all zero).
+    """
+    try:
+        image = read_rgb(rgb_path)
+        if depth_path is None:
+            depth = np.zeros(image.shape[:2], np.float32)
+        elif Path(depth_path).suffix == '.npy':
+            depth = np.load(depth_path, allow_pickle=False)
+            if depth.dtype != np.float32 or depth.ndim != 2:
+                raise DatasetError(f'{depth_path}: expected float32 (H, W) metres, got '
+                                   f'{depth.dtype} {depth.shape}')
+            depth = np.nan_to_num(depth, nan=0.0, posinf=0.0, neginf=0.0)
+        else:
+            depth = read_depth_png(depth_path, depth_scale)
+    except (ImageReadError, ValueError) as e:
+        raise DatasetError(str(e) if str(depth_path) in str(e) or str(rgb_path) in str(e)
+                           else f'{depth_path}: {e}') from e
+    _check_pair(image, depth, depth_path)
+    return image, depth
+
+
 def kb_crop(array: np.ndarray) -> np.ndarray:
     """KITTI benchmark crop: bottom 352 rows, centre 1216 columns."""
     h, w = array.shape[:2]
@@ -97,15 +124,7 @@ class ListDataset:
 
     def __getitem__(self, index: int) -> Dict:
         rgb_path, depth_path, focal = self.entries[index]
-        try:
-            image = read_rgb(rgb_path)
-            if depth_path is None:
-                depth = np.zeros(image.shape[:2], np.float32)
-            else:
-                depth = read_depth_png(depth_path, self.depth_scale)
-        except ImageReadError as e:
-            raise DatasetError(str(e)) from e
-        _check_pair(image, depth, depth_path)
+        image, depth = read_pair(rgb_path, depth_path, self.depth_scale)
         if self.crop_kb:
             image, depth = kb_crop(image), kb_crop(depth)
         return {'image': image, 'depth': depth, 'focal': focal, 'name': str(rgb_path)}
@@ -205,20 +224,7 @@ class FolderDataset:
 
     def __getitem__(self, index: int) -> Dict:
         rgb_path, depth_path = self.pairs[index]
-        try:
-            image = read_rgb(rgb_path)
-            if depth_path.suffix == '.npy':
-                depth = np.load(depth_path, allow_pickle=False)
-                if depth.dtype != np.float32 or depth.ndim != 2:
-                    raise DatasetError(f'{depth_path}: expected float32 (H, W) metres, got '
-                                       f'{depth.dtype} {depth.shape}')
-                depth = np.nan_to_num(depth, nan=0.0, posinf=0.0, neginf=0.0)
-            else:
-                depth = read_depth_png(depth_path, self.depth_scale)
-        except (ImageReadError, ValueError) as e:
-            raise DatasetError(str(e) if str(depth_path) in str(e) or str(rgb_path) in str(e)
-                               else f'{depth_path}: {e}') from e
-        _check_pair(image, depth, depth_path)
+        image, depth = read_pair(rgb_path, depth_path, self.depth_scale)
         item = {'image': image, 'depth': depth, 'focal': self.focal, 'name': rgb_path.stem}
         if self.camera:
             item['intrinsics'] = Intrinsics(*self.camera, image.shape[1], image.shape[0])
@@ -335,12 +341,7 @@ class TumDataset:
 
     def __getitem__(self, index: int) -> Dict:
         stamp, rgb_path, depth_stamp, depth_path = self.frames[index]
-        try:
-            image = read_rgb(rgb_path)
-            depth = read_depth_png(depth_path, self.depth_scale)
-        except ImageReadError as e:
-            raise DatasetError(str(e)) from e
-        _check_pair(image, depth, depth_path)
+        image, depth = read_pair(rgb_path, depth_path, self.depth_scale)
         item = {'image': image, 'depth': depth, 'focal': self.focal, 'name': rgb_path.stem,
                 'stamp_ns': stamp, 'depth_stamp_ns': depth_stamp, 'sequence': str(self.root)}
         if self.camera:
