@@ -48,8 +48,8 @@ def write_bag(path, storage='mcap', compressed=False, n=4, camera=None):
         other = w.add_connection('/chatter', 'std_msgs/msg/String', typestore=TS)
         for i, rgb in enumerate(frames(n)):
             t = (1000 + i) * 10**9
-            fields = dict(height=H, width=W, k=K, p=P, binning_x=0, binning_y=0,
-                          roi=(0, 0, 0, 0))
+            fields = {'height': H, 'width': W, 'k': K, 'p': P, 'binning_x': 0, 'binning_y': 0,
+                      'roi': (0, 0, 0, 0)}
             fields.update(camera or {})
             x0, y0, roi_w, roi_h = fields.pop('roi')
             ci = T['sensor_msgs/msg/CameraInfo'](
@@ -329,10 +329,10 @@ def test_binning_and_roi_give_the_node_s_cloud(tmp_path, tiny_estimator):
     from clip_depth_ros import geometry
     from clip_depth_ros.ros.conversions import intrinsics
     from sensor_msgs.msg import CameraInfo
-    camera = dict(height=2 * H + 24, width=2 * W + 32, binning_x=2, binning_y=2,
-                  roi=(16, 12, 2 * W, 2 * H),
-                  k=[120.0, 0, 80.0, 0, 110.0, 60.0, 0, 0, 1],
-                  p=[120.0, 0, 80.0, 0, 0, 110.0, 60.0, 0, 0, 0, 1, 0])
+    camera = {'height': 2 * H + 24, 'width': 2 * W + 32, 'binning_x': 2, 'binning_y': 2,
+              'roi': (16, 12, 2 * W, 2 * H),
+              'k': [120.0, 0, 80.0, 0, 110.0, 60.0, 0, 0, 1],
+              'p': [120.0, 0, 80.0, 0, 0, 110.0, 60.0, 0, 0, 0, 1, 0]}
     src = write_bag(tmp_path / 'in', n=1, camera=camera)
     summary = process_bag(src, tmp_path / 'out', tiny_estimator)
     assert summary.frames == 1

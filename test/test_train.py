@@ -178,7 +178,6 @@ def test_config_yaml_and_overrides(tmp_path):
         load_config(evil)
 
 
-
 def test_override_values_are_yaml_as_in_the_file(tmp_path, capsys):
     from clip_depth_ros.train.cli import main as train_main
     from clip_depth_ros.train.config import DataConfig
@@ -201,6 +200,7 @@ def test_override_values_are_yaml_as_in_the_file(tmp_path, capsys):
     assert train_main([str(TINY_YAML), 'model.pretrained=null', f'out_dir={tmp_path}',
                        '--print-config']) == 0
     assert '  pretrained: null\n' in capsys.readouterr().out
+
 
 # -- learning ------------------------------------------------------------------------------------
 def tiny_cfg(tmp_path, *extra):
@@ -265,7 +265,7 @@ def test_checkpoint_from_training_loads_for_inference(tmp_path, sample_rgb, caps
 @pytest.mark.parametrize('pretrained', ['model.pretrained=', 'model.pretrained=null'])
 def test_random_clip_weights_travel_with_every_checkpoint(tmp_path, monkeypatch, sample_rgb,
                                                           pretrained):
-    """best and last reload to the trained model's predictions, in place and after cp -rL."""
+    """Best and last reload to the trained model's predictions, in place and after cp -rL."""
     import shutil
     from clip_depth_ros.config import InferenceConfig
     from clip_depth_ros.train import engine, run_state
@@ -405,7 +405,7 @@ def test_a_training_sample_reaches_the_model_at_the_inference_scale(
     assert tuple(inference.shape[-2:]) == estimator.input_size(h, w) == (352, 464)
     item = {'image': sample_rgb, 'depth': np.full((h, w), 2.0, np.float32), 'focal': 0.0,
             'name': 'tum'}
-    plain = dict(rotation_deg=0.0, flip=False, color_jitter=False)
+    plain = {'rotation_deg': 0.0, 'flip': False, 'color_jitter': False}
     for crop in ((352, 464), (304, 400)):
         sample = prepare_sample(item, estimator.input_size, Augment(crop, **plain),
                                 np.random.default_rng(0), estimator.canonical_focal_px)

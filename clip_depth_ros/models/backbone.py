@@ -74,7 +74,7 @@ def weights_are_random(pretrained: Optional[str]) -> bool:
 
 
 def clip_weights_bytes(model: nn.Module) -> bytes:
-    """A CLIP state dict as safetensors bytes (random init flagged in the metadata)."""
+    """Serialise a CLIP state dict as safetensors bytes (random init flagged in the metadata)."""
     from safetensors.torch import save
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     random_init = bool(getattr(model, RANDOM_ATTR, False))

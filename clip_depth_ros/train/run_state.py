@@ -179,7 +179,7 @@ def _link_history(out_dir: Path) -> None:
 
 def read_history(checkpoint: Path, epoch: int) -> List[dict]:
     """
-    The history records of epochs 1..`epoch` saved with a `last` checkpoint.
+    Read the history records of epochs 1..`epoch` saved with a `last` checkpoint.
 
     Checkpoints from before history lived in them: the run directory's history.jsonl. Lines
     that do not parse (a kill in the middle of an old-style append) are left out.
