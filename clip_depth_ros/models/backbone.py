@@ -239,7 +239,7 @@ def _run_block(block: nn.Module, x: torch.Tensor, transformer: nn.Module) -> tor
     open_clip's blocks are batch-first: nn.MultiheadAttention transposes (B, L, C) to a
     non-contiguous (L, B, C) and its in-projection (F.linear) then cannot fold into one matmul.
     Torch broadcasts the weight to a (L, C, 3C) bmm, which CPU bf16 materialises: 2.2 GB copied
-    per ViT-B block, 18.7 s instead of 0.6 s for two 640x480 frames (fp32 and B = 1 escape it;
+    per ViT-B block, 18.7 s instead of 0.5 s for two 640x480 frames (fp32 and B = 1 escape it;
     bf16 tokens also rule out MHA's fused fast path). A plain ResidualAttentionBlock therefore runs
     here, step by step, on contiguous (L, B, C) tokens: the same operations and weights as its own
     forward (the slow path of nn.MultiheadAttention); any other block runs as it is.
