@@ -6,6 +6,7 @@ import shutil
 
 from clip_depth_ros.ros.depth_node import DepthNode
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+import pytest
 from rclpy.parameter import Parameter
 from ros_harness import Graph, wait_for
 from sensor_msgs.msg import CameraInfo, Image
@@ -151,6 +152,27 @@ def test_unexpected_configure_failure_named_once(tiny_checkpoint, tmp_path, capf
         err = capfd.readouterr().err
         lines = [ln for ln in err.splitlines() if 'cannot load checkpoint' in ln]
         assert len(lines) == 1, err
+        assert 'Traceback' not in err
+    finally:
+        graph.close()
+
+
+def test_any_exception_at_configure_is_named(tiny_checkpoint, capfd):
+    """An error from deep inside torch (a CUDA device this machine lacks), not a CheckpointError."""
+    import torch
+    if torch.cuda.device_count() > 97:
+        pytest.skip('this machine has a CUDA device 97')
+    graph = Graph()
+    try:
+        node = make_node(graph, tiny_checkpoint, '/diag_dev', device='cuda:97')
+        watch = Watch(graph, '/diag_dev/depth_node')
+        node.trigger_configure()
+        st = watch.wait(ERROR, 'cannot load checkpoint', suffix=': model')
+        kind = st.message.split('cannot load checkpoint', 1)[1]
+        assert 'CheckpointError' not in kind and 'Error: ' in kind, st.message
+        assert node.estimator is None
+        err = capfd.readouterr().err
+        assert len([ln for ln in err.splitlines() if 'cannot load checkpoint' in ln]) == 1, err
         assert 'Traceback' not in err
     finally:
         graph.close()
