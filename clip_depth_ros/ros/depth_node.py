@@ -311,14 +311,22 @@ class DepthNode(LifecycleNode):
     def _topic(self, cam: CameraStream, kind: str) -> str:
         return cam.image_topic if kind == 'image' else cam.info_topic
 
-    def _wanted_reliability(self, cam: CameraStream, kind: str) -> ReliabilityPolicy:
+    def _wanted_reliability(self, cam: CameraStream, kind: str,
+                            current: Optional[ReliabilityPolicy] = None) -> ReliabilityPolicy:
         mode = self.config.input_qos
         if mode == 'reliable':
             return ReliabilityPolicy.RELIABLE
         if mode == 'sensor_data':
             return ReliabilityPolicy.BEST_EFFORT
+        # Only publishers whose reliability the graph already knows count: the graph can list a
+        # publisher as UNKNOWN, or briefly none, while it runs; re-subscribing then would lose
+        # frames of a camera that is still there, so `current` stays until the graph says more.
         offered = [info.qos_profile.reliability
                    for info in self.get_publishers_info_by_topic(self._topic(cam, kind))]
+        offered = [r for r in offered
+                   if r in (ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT)]
+        if not offered and current is not None:
+            return current
         return matching_reliability(offered)
 
     def _subscribe(self, cam: CameraStream, kind: str, reliability: ReliabilityPolicy) -> None:
@@ -355,7 +363,7 @@ class DepthNode(LifecycleNode):
                 return
             for (name, kind), (_, current) in list(self._subs.items()):
                 cam = self._by_name[name]
-                wanted = self._wanted_reliability(cam, kind)
+                wanted = self._wanted_reliability(cam, kind, current)
                 if wanted != current:
                     self._subscribe(cam, kind, wanted)
                     self.get_logger().info(f'{self._topic(cam, kind)}: subscribed '
