@@ -56,7 +56,7 @@ def _restore_torch_threads():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Delivery-rate tests run only when asked (-m delivery): on a loaded 2-core machine they fail."""
+    """Timing-sensitive tests (marker delivery) run only when asked: -m delivery."""
     if 'delivery' in (config.getoption('-m') or ''):
         return
     skip = pytest.mark.skip(reason='DDS delivery rate: run with -m delivery on an idle machine')

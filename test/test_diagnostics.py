@@ -165,7 +165,7 @@ def test_unexpected_configure_failure_named_once(tiny_checkpoint, tmp_path, capf
 
 
 def test_any_exception_at_configure_is_named(tiny_checkpoint, capfd):
-    """An error from deep inside torch (a CUDA device this machine lacks), not a CheckpointError."""
+    """An error from inside torch (a CUDA device this machine lacks), not a CheckpointError."""
     import torch
     if torch.cuda.device_count() > 97:
         pytest.skip('this machine has a CUDA device 97')
