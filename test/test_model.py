@@ -69,7 +69,7 @@ def test_blocks_after_last_tap_do_not_run():
     m = build_model(ModelConfig(backbone=TINY, pretrained=None, taps=(2, 4)), clip_weights=None)
     ran = []
     for i, block in enumerate(m.backbone.clip.visual.transformer.resblocks):
-        # The MLP: blocks run step by step (backbone._run_block), not through their forward.
+        # Hooked on the MLP, which every block runs whatever path calls it.
         block.mlp.register_forward_hook(lambda *_, i=i: ran.append(i))
     with torch.no_grad():
         m(torch.randn(1, 3, 32, 48))
