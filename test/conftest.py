@@ -53,13 +53,3 @@ def _restore_torch_threads():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
-
-
-def pytest_collection_modifyitems(config, items):
-    """Timing-sensitive tests (marker delivery) run only when asked: -m delivery."""
-    if 'delivery' in (config.getoption('-m') or ''):
-        return
-    skip = pytest.mark.skip(reason='DDS delivery rate: run with -m delivery on an idle machine')
-    for item in items:
-        if 'delivery' in item.keywords:
-            item.add_marker(skip)

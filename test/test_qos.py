@@ -9,7 +9,6 @@ import sys
 import threading
 
 from clip_depth_ros.ros.depth_node import DepthNode
-import pytest
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import Graph, wait_for
@@ -19,10 +18,8 @@ PUBLISHER = Path(__file__).resolve().parent / 'camera_publisher.py'
 
 
 def start_node(graph, checkpoint, ns, **params):
-    # fp32: bf16's first frames build oneDNN kernels on both cores and starve the executor of
-    # a 2-core machine; delivery, not precision, is what these tests measure.
-    overrides = [Parameter('checkpoint', value=str(checkpoint)), Parameter('device', value='cpu'),
-                 Parameter('precision', value='fp32'), Parameter('publish_points', value=False)]
+    # The node's defaults otherwise (precision auto, every core): what a user runs.
+    overrides = [Parameter('checkpoint', value=str(checkpoint)), Parameter('device', value='cpu')]
     overrides += [Parameter(k, value=v) for k, v in params.items()]
     node = DepthNode(context=graph.context, namespace=ns, parameter_overrides=overrides)
     graph.add(node)
@@ -40,14 +37,12 @@ def read_line(proc, timeout=30.0):
     return out[0].strip()
 
 
-@pytest.mark.delivery
 def test_reliable_camera_in_another_process_delivers(tiny_checkpoint):
     """Default Fast DDS, no profile file: >= 95 % of 640x480 frames at 2 Hz and at 10 Hz."""
     graph = Graph()
     proc = None
     try:
-        # One torch thread: a core stays free for the executor and DDS on this 2-core machine.
-        node = start_node(graph, tiny_checkpoint, '/qos_sep', cpu_threads=1)
+        node = start_node(graph, tiny_checkpoint, '/qos_sep')
         cam = node.cameras[0]
         proc = subprocess.Popen([sys.executable, str(PUBLISHER), '/qos_sep', 'reliable',
                                  '10:3,2:8,10:20'], stdin=subprocess.PIPE,

@@ -151,7 +151,7 @@ def _stamp_of(raw: bytes) -> int:
 def run_demo(args: argparse.Namespace) -> dict:
     import rclpy
     from rclpy.context import Context
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
     from rclpy.qos import qos_profile_sensor_data
@@ -174,7 +174,9 @@ def run_demo(args: argparse.Namespace) -> dict:
 
     context = Context()
     rclpy.init(context=context)
-    executor = MultiThreadedExecutor(num_threads=3, context=context)
+    # The node's own executor (rclpy.spin's): rclpy's MultiThreadedExecutor loses keep-last-1
+    # frames that this one takes (measured: 3 of 20 vs 20 of 20 at 10 Hz, README "Input QoS").
+    executor = SingleThreadedExecutor(context=context)
     try:
         node = DepthNode(context=context, parameter_overrides=[
             Parameter('checkpoint', value=str(checkpoint)), Parameter('device', value=args.device),
