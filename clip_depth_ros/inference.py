@@ -120,14 +120,7 @@ class DepthEstimator:
             x = normalise(images, size, self._mean, self._std)
             if self.config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            if self.device.type == 'cpu' and self.precision == 'bf16' and x.shape[0] > 1:
-                # CPU bf16 batches of open_clip's batch-first blocks hit a broadcast copy in
-                # nn.MultiheadAttention's in-projection (ViT-B-16: 18.7 s for 2 frames vs 0.3 s
-                # for 1; benchmarks/README.md): one frame at a time, the same results.
-                logits = torch.cat([self._logits(x[i:i + 1], self._query)
-                                    for i in range(x.shape[0])])
-            else:
-                logits = self._logits(x, self._query)
+            logits = self._logits(x, self._query)
         with torch.inference_mode():
             depth = logits_to_depth(logits, (height, width), self.model.config.max_depth_m,
                                     self.model.config.min_depth_m, scale)

@@ -154,17 +154,14 @@ class FrozenClip(nn.Module):
         x = torch.cat([cls, x], dim=1)
         x = x + self._positional(grid, x.device, x.dtype)
         x = visual.ln_pre(x)
-        transformer = visual.transformer
-        batch_first = getattr(transformer, 'batch_first', True)
-        if not batch_first:
-            x = x.transpose(0, 1)
         taps: List[torch.Tensor] = []
         # Blocks after the last tap never run: they cost time and feed nothing.
-        for index, block in enumerate(transformer.resblocks[:self.taps[-1]], start=1):
-            x = block(x)
+        tapped = self.taps[-1]
+        x = x.transpose(0, 1).contiguous()  # (L, B, C): see _run_block
+        for index, block in enumerate(visual.transformer.resblocks[:tapped], start=1):
+            x = _run_block(block, x, visual.transformer)
             if index in self.taps:
-                tokens = x if batch_first else x.transpose(0, 1)
-                taps.append(tokens[:, 1:])
+                taps.append(x.transpose(0, 1)[:, 1:].contiguous())
         return taps, grid
 
     def patch_embeddings(self, images: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
@@ -181,9 +178,10 @@ class FrozenClip(nn.Module):
         cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + self._positional(grid, x.device, x.dtype)
         x = visual.ln_pre(x)
-        batch_first = getattr(visual.transformer, 'batch_first', True)
-        x = visual.transformer(x if batch_first else x.transpose(0, 1))
-        x = (x if batch_first else x.transpose(0, 1))[:, 1:]
+        x = x.transpose(0, 1).contiguous()  # (L, B, C): see _run_block
+        for block in visual.transformer.resblocks:
+            x = _run_block(block, x, visual.transformer)
+        x = x.transpose(0, 1)[:, 1:]
         x = visual.ln_post(x)
         if visual.proj is not None:
             x = x @ visual.proj
@@ -232,6 +230,35 @@ class FrozenClip(nn.Module):
         tokenizer = open_clip.get_tokenizer(self.name)
         tokens = tokenizer(list(texts)).to(self._text.token_embedding.weight.device)
         return self.clip.encode_text(tokens)
+
+
+def _run_block(block: nn.Module, x: torch.Tensor, transformer: nn.Module) -> torch.Tensor:
+    """
+    Run one ViT block on contiguous sequence-first tokens (L, B, C), as open_clip computes it.
+
+    open_clip's blocks are batch-first: nn.MultiheadAttention transposes (B, L, C) to a
+    non-contiguous (L, B, C) and its in-projection (F.linear) then cannot fold into one matmul.
+    Torch broadcasts the weight to a (L, C, 3C) bmm, which CPU bf16 materialises: 2.2 GB copied
+    per ViT-B block, 18.7 s instead of 0.5 s for two 640x480 frames (fp32 and B = 1 escape it;
+    bf16 tokens also rule out MHA's fused fast path). A plain ResidualAttentionBlock therefore runs
+    here, step by step, on contiguous (L, B, C) tokens: the same operations and weights as its own
+    forward (the slow path of nn.MultiheadAttention); any other block runs as it is.
+    """
+    attn = getattr(block, 'attn', None)
+    plain = (type(block) is open_clip.transformer.ResidualAttentionBlock
+             and not hasattr(block, 'ln_1_kv') and type(attn) is nn.MultiheadAttention
+             and attn._qkv_same_embed_dim and not attn.training)
+    if not plain:
+        if getattr(transformer, 'batch_first', True):
+            return block(x.transpose(0, 1)).transpose(0, 1).contiguous()
+        return block(x)
+    h = block.ln_1(x)
+    a = F.multi_head_attention_forward(
+        h, h, h, attn.embed_dim, attn.num_heads, attn.in_proj_weight, attn.in_proj_bias,
+        attn.bias_k, attn.bias_v, attn.add_zero_attn, attn.dropout, attn.out_proj.weight,
+        attn.out_proj.bias, training=False, need_weights=False)[0]
+    x = x + block.ls_1(a)
+    return x + block.ls_2(block.mlp(block.ln_2(x)))
 
 
 def _special_token_ids(name: str) -> Optional[Tuple[int, int]]:
