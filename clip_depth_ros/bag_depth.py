@@ -71,19 +71,6 @@ def image_namespace(topic: str, msgtype: str) -> str:
     return base.rsplit('/', 1)[0]
 
 
-def camera_info_intrinsics(info) -> geometry.Intrinsics:
-    """
-    Intrinsics of the image a CameraInfo describes, binning and ROI included.
-
-    `info` is a deserialized sensor_msgs/CameraInfo (rosbags; rclpy's has the same fields):
-    the node's rule (ros/conversions.intrinsics), geometry's from_camera_info, for bag data.
-    """
-    roi = info.roi
-    return geometry.Intrinsics.from_camera_info(
-        info.k, info.p, info.width, info.height, info.binning_x, info.binning_y,
-        (roi.x_offset, roi.y_offset, roi.width, roi.height))
-
-
 def _stamp_ns(header) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
@@ -469,7 +456,7 @@ def _process_image(typestore, writer, out, conn, timestamp, raw, infos, estimato
     intr = None
     if info is not None and 'info' in out:
         try:
-            intr = camera_info_intrinsics(info)
+            intr = geometry.Intrinsics.from_camera_info_msg(info)
             intr.check_image_size(rgb.shape[1], rgb.shape[0])
         except geometry.InvalidIntrinsics:
             intr = None

@@ -11,7 +11,7 @@ both are NaN there.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -48,6 +48,19 @@ class Intrinsics:
     cy: float
     width: int
     height: int
+
+    @classmethod
+    def from_camera_info_msg(cls, msg: Any) -> 'Intrinsics':
+        """
+        Intrinsics of the image a sensor_msgs/CameraInfo describes, binning and ROI included.
+
+        Duck-typed: rclpy's message (the node) and rosbags' (bag tool, training) have the same
+        fields, so one rule reads both.
+        """
+        roi = msg.roi
+        return cls.from_camera_info(msg.k, msg.p, msg.width, msg.height, msg.binning_x,
+                                    msg.binning_y,
+                                    (roi.x_offset, roi.y_offset, roi.width, roi.height))
 
     @classmethod
     def from_camera_info(cls, k: Sequence[float], p: Sequence[float], width: int,

@@ -327,7 +327,6 @@ def test_output_data_file_has_the_final_name(tmp_path, tiny_estimator):
 def test_binning_and_roi_give_the_node_s_cloud(tmp_path, tiny_estimator):
     """A 160x120 calibration, ROI 128x96 at (16, 12), binning 2: the 64x48 frames' cloud."""
     from clip_depth_ros import geometry
-    from clip_depth_ros.ros.conversions import intrinsics
     from sensor_msgs.msg import CameraInfo
     camera = {'height': 2 * H + 24, 'width': 2 * W + 32, 'binning_x': 2, 'binning_y': 2,
               'roi': (16, 12, 2 * W, 2 * H),
@@ -339,7 +338,8 @@ def test_binning_and_roi_give_the_node_s_cloud(tmp_path, tiny_estimator):
     msg = CameraInfo(height=camera['height'], width=camera['width'], k=camera['k'],
                      p=camera['p'], binning_x=2, binning_y=2)
     msg.roi.x_offset, msg.roi.y_offset, msg.roi.width, msg.roi.height = camera['roi']
-    node_intr = intrinsics(msg)  # the node's rule for the same camera_info
+    # The node's reading of the same camera_info (rclpy's message; the tool read rosbags').
+    node_intr = geometry.Intrinsics.from_camera_info_msg(msg)
     assert (node_intr.width, node_intr.height, node_intr.fx) == (W, H, 60.0)
     msgs = read_all(tmp_path / 'out')
     depth = np.frombuffer(msgs['/cam/color/depth/image'][0][1].data.tobytes(),

@@ -72,14 +72,6 @@ def image_to_depth(msg: Image) -> np.ndarray:
     return rows[:, :msg.width * 4].copy().view(dtype).astype(np.float32)
 
 
-def intrinsics(msg: CameraInfo) -> geometry.Intrinsics:
-    """Intrinsics of the published image: P (K when P is all zero), with binning and ROI."""
-    roi = msg.roi
-    return geometry.Intrinsics.from_camera_info(
-        msg.k, msg.p, msg.width, msg.height, msg.binning_x, msg.binning_y,
-        (roi.x_offset, roi.y_offset, roi.width, roi.height))
-
-
 def restamped(info: CameraInfo, header: Header) -> CameraInfo:
     """Copy `info` under `header` (the depth's), for depth/camera_info."""
     return CameraInfo(header=header,

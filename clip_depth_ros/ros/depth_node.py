@@ -27,6 +27,7 @@ from clip_depth_ros.colormap import colorize_depth
 from clip_depth_ros.config import CameraConfig, ConfigError, NodeConfig
 from clip_depth_ros.frame_limits import FrameRejected
 from clip_depth_ros.frame_slot import FrameSlots
+from clip_depth_ros.geometry import Intrinsics
 from clip_depth_ros.health import LatencyStats, ProblemLog, truncate
 from clip_depth_ros.pipeline import depth_and_cloud_batch
 from clip_depth_ros.ros import conversions
@@ -345,7 +346,7 @@ class DepthNode(LifecycleNode):
         else:
             sub = self.create_subscription(
                 CameraInfo, cam.info_topic, lambda msg, c=cam: c.camera_info_arrived(
-                    msg, conversions.intrinsics), qos, event_callbacks=events)
+                    msg, Intrinsics.from_camera_info_msg), qos, event_callbacks=events)
         self._subs[(cam.name, kind)] = (sub, reliability)
 
     def _graph_changed(self, _info: Any = None) -> None:

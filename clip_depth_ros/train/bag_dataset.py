@@ -21,7 +21,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from clip_depth_ros import frame_limits
 from clip_depth_ros.bag_depth import _CameraInfos, _decode, _stamp_ns, BagError, CAMERA_INFO, \
-    camera_info_intrinsics, COMPRESSED, IMAGE, verify_bag
+    COMPRESSED, IMAGE, verify_bag
 from clip_depth_ros.geometry import Intrinsics, InvalidIntrinsics
 from clip_depth_ros.train.datasets import associate, DatasetError, time_split
 import numpy as np
@@ -222,7 +222,7 @@ def _image_size(msg, msgtype: str, limits, bag: Path, topic: str, stamp: int) ->
 
 def _intrinsics(info, bag: Path, topics: BagTopics, size: Tuple[int, int]) -> Intrinsics:
     try:
-        intr = camera_info_intrinsics(info)
+        intr = Intrinsics.from_camera_info_msg(info)
         intr.check_image_size(*size)
     except InvalidIntrinsics as e:
         raise DatasetError(f'{bag}: {topics.camera_info} does not describe {topics.image}: '
@@ -233,7 +233,7 @@ def _intrinsics(info, bag: Path, topics: BagTopics, size: Tuple[int, int]) -> In
 def _check_same_camera(info, intr: Intrinsics, bag: Path, topics: BagTopics,
                        depth_info_topic: str) -> None:
     try:
-        d = camera_info_intrinsics(info)
+        d = Intrinsics.from_camera_info_msg(info)
     except InvalidIntrinsics:
         return  # an unusable depth camera_info says nothing either way
     ours = np.array([intr.fx, intr.fy, intr.cx, intr.cy])
