@@ -53,10 +53,11 @@ def problem_counts(arrays) -> dict:
     return counts
 
 
-def start_node(checkpoint, log_path: Path, env=None) -> subprocess.Popen:
+def start_node(checkpoint, log_path: Path, env=None,
+               transport: str = 'compressed') -> subprocess.Popen:
     cmd = [sys.executable, '-m', 'clip_depth_ros.ros.depth_node', '--ros-args',
            '-p', f'checkpoint:={checkpoint}', '-p', 'device:=cpu',
-           '-p', 'input_transport:=compressed', '-p', 'diagnostics_period:=0.5']
+           '-p', f'input_transport:={transport}', '-p', 'diagnostics_period:=0.5']
     log = open(log_path, 'w')
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env or os.environ,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -137,3 +138,37 @@ def test_bombs_and_bad_bursts_against_the_node_process(tiny_checkpoint, tmp_path
     assert m['good_frames'] == 21 and m['good_latency_max_s'] < 30, m
     # One line per kind of problem per throttle period, not one per message.
     assert m['log_lines_per_bad_burst'] <= 6, m['log_tail']
+
+
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
+def test_stopping_while_frames_flow_is_quiet(tiny_checkpoint, tmp_path, sig):
+    """Ctrl-C (or launch's SIGTERM) mid-frame: exit 0 and no failure lines in the log."""
+    log_path = tmp_path / 'node.log'
+    node = start_node(tiny_checkpoint, log_path, transport='raw')
+    graph = Graph()
+    try:
+        pub = graph.publisher(Image, 'image')
+        depth = graph.record(Image, 'depth/image')
+        rgb = np.random.default_rng(0).integers(0, 256, (480, 640, 3), np.uint8)
+        msg = Image(height=480, width=640, encoding='rgb8', step=640 * 3, data=rgb.tobytes())
+        msg.header.frame_id = 'cam'
+        deadline = time.monotonic() + 120.0
+        # 30 Hz, faster than the model: the inference thread is always inside a frame.
+        while len(depth) < 5 and time.monotonic() < deadline:
+            msg.header.stamp.sec += 1
+            pub.publish(msg)
+            time.sleep(1 / 30)
+        assert len(depth) >= 5, log_path.read_text()
+        for _ in range(3):
+            pub.publish(msg)
+            time.sleep(1 / 30)
+        node.send_signal(sig)
+        assert node.wait(timeout=30) == 0
+    finally:
+        graph.close()
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+    log = log_path.read_text()
+    for failure in ('publishing failed', 'Failed to publish', 'Traceback', 'ERROR'):
+        assert failure not in log, log

@@ -494,6 +494,10 @@ class DepthNode(LifecycleNode):
             try:  # computed: a camera whose publishing fails must not be computed again
                 self._publish(cam, msg, infos[i], intrs[i], outputs[i], waits[i])
             except Exception as e:
+                if not self.context.ok():
+                    # Ctrl-C or SIGTERM: rclpy shut the context down under this frame. Its
+                    # outputs are dropped as shutdown does; logging would fail as well.
+                    return
                 cam.report('publish', f'publishing failed for {cam.depth_topic}: '
                            f'{type(e).__name__}: {e}')
 
