@@ -174,8 +174,8 @@ def run_demo(args: argparse.Namespace) -> dict:
 
     context = Context()
     rclpy.init(context=context)
-    # The node's own executor (rclpy.spin's): rclpy's MultiThreadedExecutor loses keep-last-1
-    # frames that this one takes (measured: 3 of 20 vs 20 of 20 at 10 Hz, README "Input QoS").
+    # The node's own executor (rclpy.spin's): rclpy's MultiThreadedExecutor misses keep-last-1
+    # frames this one takes (benchmarks/README.md, Delivery: 19 of 30 vs 30 of 30 at 10 Hz).
     executor = SingleThreadedExecutor(context=context)
     try:
         node = DepthNode(context=context, parameter_overrides=[
