@@ -86,14 +86,6 @@ def _on_host(depth, rgb, max_range_m, intr, stride, colorize, new_buffer) -> Fra
     return FrameOutput(depth, buf, h, w, colorize)
 
 
-def _on_device(estimator, rgb, max_range_m, intr, stride, colorize, new_buffer,
-               focal_px=None) -> FrameOutput:
-    """Run the frame on the device, then copy depth + cloud to the host in one transfer."""
-    with torch.inference_mode():
-        depth = estimator.predict_tensor([rgb], focal_px)[0]
-    return _finish_on_device(depth, rgb, max_range_m, intr, stride, colorize, new_buffer)
-
-
 def _finish_on_device(depth, rgb, max_range_m, intr, stride, colorize,
                       new_buffer) -> FrameOutput:
     """Mask and pack a frame's depth on the device, then copy both to the host at once."""

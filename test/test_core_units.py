@@ -171,19 +171,21 @@ def test_pipeline_on_cuda_matches_cpu(tiny_checkpoint):
 
 def test_device_path_gives_the_same_frame_as_the_numpy_path(tiny_estimator):
     """The GPU code path, run on CPU tensors: same depth and the same cloud bytes."""
+    import torch
     from clip_depth_ros import pipeline
     rgb = np.random.default_rng(5).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     intr = geometry.Intrinsics(fx=50.0, fy=51.0, cx=31.5, cy=23.5, width=64, height=48)
     for stride, colorize in ((1, True), (3, False)):
         ref = pipeline.depth_and_cloud(tiny_estimator, rgb, 5.0, intr, stride, colorize)
-        dev = pipeline._on_device(tiny_estimator, rgb, 5.0, intr, stride, colorize, bytearray,
-                                  intr.fx)
+        with torch.inference_mode():
+            depth = tiny_estimator.predict_tensor([rgb], [intr.fx])[0]
+        dev = pipeline._finish_on_device(depth, rgb, 5.0, intr, stride, colorize, bytearray)
         np.testing.assert_array_equal(dev.depth_m, ref.depth_m)
         assert (dev.cloud_height, dev.cloud_width) == (ref.cloud_height, ref.cloud_width)
         np.testing.assert_allclose(np.frombuffer(dev.cloud, np.float32),
                                    np.frombuffer(ref.cloud, np.float32), rtol=1e-6,
                                    equal_nan=True)
-    no_cloud = pipeline._on_device(tiny_estimator, rgb, 5.0, None, 1, True, bytearray)
+    no_cloud = pipeline._finish_on_device(depth, rgb, 5.0, None, 1, True, bytearray)
     assert no_cloud.cloud is None and no_cloud.depth_m.shape == (48, 64)
 
 
