@@ -86,6 +86,7 @@ class CameraStream:
         self.depth_topic = f'{config.output_prefix}/image'
         self.qos = ''
         self._log = log
+        self._clock = clock
         self.problems = ProblemLog(clock=clock)
         self.input_rate, self.output_rate = RateMeter(clock=clock), RateMeter(clock=clock)
         self.wait_ms, self.publish_ms = LatencyStats(), LatencyStats()
@@ -96,6 +97,7 @@ class CameraStream:
         self.shape: Optional[Tuple[int, int]] = None  # of the last frame: the batch key
         self.focal_px: Optional[float] = None
         self._info: Optional[Tuple[Any, Optional[Intrinsics], str]] = None
+        self._first_frame_s: Optional[float] = None  # since activation
         self._canonical_said = False
 
     @property
@@ -110,6 +112,7 @@ class CameraStream:
         """Start judging silence now (on activation)."""
         self.input_check.restart()
         self.output_check.restart()
+        self._first_frame_s = None
 
     def report(self, key: str, message: str) -> None:
         """Record a problem of this camera by its kind; log it when the throttle allows."""
@@ -121,6 +124,25 @@ class CameraStream:
         self.frames_in += 1
         self.input_rate.tick()
         self.input_check.tick()
+        if self._first_frame_s is None:
+            self._first_frame_s = self._clock()
+
+    def awaiting_camera_info(self, publishers: int, wait_s: float) -> bool:
+        """
+        Whether a frame should be dropped while this camera's first camera_info is on its way.
+
+        True while `publishers` (of the camera_info topic) is not 0, no camera_info has come
+        and frames have come for less than `wait_s`: drivers start image and camera_info
+        together and the first image may arrive first. Depth without camera_info assumes the
+        canonical camera, a wrong scale for this one; after `wait_s` that is what happens.
+        """
+        if self._info is not None or publishers == 0 or self._first_frame_s is None:
+            return False
+        if self._clock() - self._first_frame_s >= wait_s:
+            return False
+        self.problems.report('camera_info', f'waiting up to {wait_s:g} s for the first '
+                             f'camera_info on {self.info_topic}; frames dropped meanwhile')
+        return True
 
     def camera_info_arrived(self, msg: Any, to_intrinsics: Callable[[Any], Intrinsics]) -> None:
         """Keep the newest camera_info with its intrinsics, or with why it has none."""

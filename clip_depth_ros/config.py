@@ -207,6 +207,10 @@ class NodeConfig:
     # `input_error_timeout`: ERROR.
     input_timeout: float = 3.0
     input_error_timeout: float = 10.0
+    # A camera whose camera_info topic has a publisher but sent nothing yet: its frames wait
+    # this long for the first camera_info (dropped meanwhile) before depth assumes the
+    # canonical camera. Drivers start both topics together; the first image may come first.
+    camera_info_wait: float = 1.0
     max_input_pixels: int = 16_777_216
     compressed_formats: Tuple[str, ...] = ('jpeg', 'png')
     autostart: bool = True
@@ -239,6 +243,8 @@ class NodeConfig:
         _require(self.input_error_timeout > self.input_timeout > 0, 'input_error_timeout',
                  f'need 0 < input_timeout < input_error_timeout, got {self.input_timeout}, '
                  f'{self.input_error_timeout}')
+        _require(self.camera_info_wait >= 0, 'camera_info_wait',
+                 f'must be >= 0 s, got {self.camera_info_wait}')
         _require(self.cpu_threads >= 0, 'cpu_threads', f'must be >= 0, got {self.cpu_threads}')
         self.frame_limits()  # validates max_input_pixels and compressed_formats
 

@@ -297,6 +297,23 @@ def test_bad_camera_info_gives_depth_without_cloud(rig, name, info, phrase):
     assert not any(m.header.stamp == bad_hdr.stamp for m in rig.points[n_points:])
 
 
+def test_frames_before_the_first_camera_info_wait_for_it(tiny_checkpoint, tiny_estimator):
+    """A driver's first image may beat its camera_info: no depth at the canonical scale."""
+    rig = Rig(tiny_checkpoint, camera_info_wait=30.0)
+    try:
+        early, rgb = header(), rgb_frame(3)
+        rig.image_pub.publish(raw_image(rgb, early))
+        status = rig.latest_status(lambda st: 'waiting up to 30 s' in st.message)
+        assert status.level == DiagnosticStatus.WARN
+        rig.send_info(camera_info(header()))
+        depth = conversions.image_to_depth(rig.send(raw_image(rgb, header())))
+        expected = geometry.mask_range(tiny_estimator.predict(rgb, focal_px=P[0]), 10.0)
+        np.testing.assert_allclose(depth, expected, rtol=1e-5)
+        assert not any(m.header.stamp == early.stamp for m in rig.depth)
+    finally:
+        rig.close()
+
+
 def test_compressed_input(tiny_checkpoint, tiny_estimator):
     rig = Rig(tiny_checkpoint, transport='compressed', colorize_points=False, point_stride=4)
     try:

@@ -28,7 +28,10 @@ class MultiRig:
         overrides = [Parameter('checkpoint', value=str(checkpoint)),
                      Parameter('device', value='cpu'),
                      Parameter('diagnostics_period', value=0.2),
-                     Parameter('cameras', value=list(cameras))]
+                     Parameter('cameras', value=list(cameras)),
+                     # Every camera has a camera_info publisher here, some never publish:
+                     # their frames get canonical depth at once (the wait: test_depth_node).
+                     Parameter('camera_info_wait', value=0.0)]
         self.inputs = {}
         for name, topic in cameras.items():
             if topic:
