@@ -12,7 +12,7 @@ profile file. Frames counted by the node itself (`frames_received` on /diagnosti
 warm-up frames. Executors: `single` is the shipped `depth_node` executable (rclpy.spin);
 `multi` runs the same node under rclpy's MultiThreadedExecutor(4), as the test harness did.
 DDS stays on this machine (LOCALHOST; ROS_DOMAIN_ID as set, 86 otherwise). Writes
-benchmarks/results/delivery.json.
+benchmarks/results/NAME.json (--name, default delivery).
 """
 
 import argparse
@@ -172,6 +172,7 @@ def main() -> None:
                    default=['sensor_data', 'auto'])
     p.add_argument('--cameras', nargs='+', choices=('reliable', 'best_effort'),
                    default=['reliable', 'best_effort'])
+    p.add_argument('--name', default='delivery', help='results/NAME.json')
     p.add_argument('--phase', choices=('multi-node',), help=argparse.SUPPRESS)
     p.add_argument('--checkpoint', type=Path, help=argparse.SUPPRESS)
     p.add_argument('--namespace', help=argparse.SUPPRESS)
@@ -194,7 +195,7 @@ def main() -> None:
         print(table([rows[-1]], ['executor', 'input_qos', 'camera', 'Hz', 'received']),
               flush=True)
     print(table(rows, ['executor', 'input_qos', 'camera', 'Hz', 'received']))
-    print(f'wrote {write_json("delivery", {"cases": results, "warmup_frames": WARMUP})}')
+    print(f'wrote {write_json(args.name, {"cases": results, "warmup_frames": WARMUP})}')
     os._exit(0)  # rclpy/Fast DDS can abort at interpreter exit with threads still up
 
 

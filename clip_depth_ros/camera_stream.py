@@ -94,6 +94,7 @@ class CameraStream:
         self.input_check = FrequencyCheck(warn_after_s, error_after_s, clock)
         self.output_check = FrequencyCheck(warn_after_s, error_after_s, clock)
         self.frames_in = self.frames_out = 0
+        self.frames_awaiting_info = 0  # dropped while the first camera_info was on its way
         self.shape: Optional[Tuple[int, int]] = None  # of the last frame: the batch key
         self.focal_px: Optional[float] = None
         self._info: Optional[Tuple[Any, Optional[Intrinsics], str]] = None
@@ -127,19 +128,21 @@ class CameraStream:
         if self._first_frame_s is None:
             self._first_frame_s = self._clock()
 
-    def awaiting_camera_info(self, publishers: int, wait_s: float) -> bool:
+    def awaiting_camera_info(self, publishers: Callable[[], int], wait_s: float) -> bool:
         """
-        Whether a frame should be dropped while this camera's first camera_info is on its way.
+        Whether to drop a frame because this camera's first camera_info is on its way.
 
-        True while `publishers` (of the camera_info topic) is not 0, no camera_info has come
-        and frames have come for less than `wait_s`: drivers start image and camera_info
-        together and the first image may arrive first. Depth without camera_info assumes the
-        canonical camera, a wrong scale for this one; after `wait_s` that is what happens.
+        True while no camera_info has come, frames have come for less than `wait_s` since
+        activation and `publishers()` (of the camera_info topic, asked last: it queries the
+        graph) is not 0: drivers start image and camera_info together and the first image may
+        arrive first. Depth without camera_info assumes the canonical camera, a wrong scale
+        for this one; after `wait_s` that is what happens.
         """
-        if self._info is not None or publishers == 0 or self._first_frame_s is None:
+        if self._info is not None or self._first_frame_s is None:
             return False
-        if self._clock() - self._first_frame_s >= wait_s:
+        if self._clock() - self._first_frame_s >= wait_s or publishers() == 0:
             return False
+        self.frames_awaiting_info += 1
         self.problems.report('camera_info', f'waiting up to {wait_s:g} s for the first '
                              f'camera_info on {self.info_topic}; frames dropped meanwhile')
         return True
@@ -209,7 +212,9 @@ class CameraStream:
             'input_rate_hz': f'{self.input_rate.rate_hz():.2f}',
             'output_rate_hz': f'{self.output_rate.rate_hz():.2f}',
             'frames_received': str(self.frames_in), 'frames_published': str(self.frames_out),
-            'dropped_frames': str(dropped), 'camera_info': self.camera_info_state(),
+            'dropped_frames': str(dropped),
+            'dropped_awaiting_camera_info': str(self.frames_awaiting_info),
+            'camera_info': self.camera_info_state(),
             'focal_px': (f'{self.focal_px:.2f}' if self.focal_px else
                          'canonical camera (no usable camera_info)'),
         }

@@ -207,8 +207,8 @@ class NodeConfig:
     # `input_error_timeout`: ERROR.
     input_timeout: float = 3.0
     input_error_timeout: float = 10.0
-    # A camera whose camera_info topic has a publisher but sent nothing yet: its frames wait
-    # this long for the first camera_info (dropped meanwhile) before depth assumes the
+    # A camera whose camera_info topic has a publisher but sent nothing yet: its frames are
+    # dropped for this long from the first frame after activation, then depth assumes the
     # canonical camera. Drivers start both topics together; the first image may come first.
     camera_info_wait: float = 1.0
     max_input_pixels: int = 16_777_216

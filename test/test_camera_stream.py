@@ -87,31 +87,40 @@ def test_camera_stream_status_follows_state_and_silence():
 
 
 def test_frames_wait_for_a_coming_camera_info_then_take_the_canonical_camera():
-    from sensor_msgs.msg import CameraInfo
-    now = [10.0]
+    from types import SimpleNamespace
+    now, asked = [10.0], []
+
+    def one():  # a camera_info publisher is in the graph
+        asked.append(now[0])
+        return 1
     cam = CameraStream(CameraConfig(name='front', camera_info='/front/camera_info'),
                        clock=lambda: now[0])
     cam.restart()
-    assert not cam.awaiting_camera_info(publishers=1, wait_s=1.0)  # no frame yet
+    assert not cam.awaiting_camera_info(one, wait_s=1.0)  # no frame yet
     cam.frame_arrived()
-    assert not cam.awaiting_camera_info(publishers=0, wait_s=1.0)  # nobody publishes one
-    assert cam.awaiting_camera_info(publishers=1, wait_s=1.0)
+    assert not cam.awaiting_camera_info(lambda: 0, wait_s=1.0)  # nobody publishes one
+    assert cam.awaiting_camera_info(one, wait_s=1.0)
     level, message, values = cam.status('active')
     assert level == WARN and 'waiting up to 1 s for the first camera_info on ' \
         '/front/camera_info' in values['camera_info']
+    assert values['dropped_awaiting_camera_info'] == '1'
     now[0] = 10.9
     cam.frame_arrived()  # the wait counts from the first frame, not the newest
-    assert cam.awaiting_camera_info(publishers=1, wait_s=1.0)
+    assert cam.awaiting_camera_info(one, wait_s=1.0)
     now[0] = 11.0
-    assert not cam.awaiting_camera_info(publishers=1, wait_s=1.0)  # canonical from now on
-    assert not cam.awaiting_camera_info(publishers=1, wait_s=0.0)
+    asked.clear()
+    assert not cam.awaiting_camera_info(one, wait_s=1.0)  # canonical from now on
+    assert not cam.awaiting_camera_info(one, wait_s=0.0)
+    assert not asked  # past the wait, the graph is not queried any more
     cam.restart()  # a new activation waits again
     cam.frame_arrived()
-    assert cam.awaiting_camera_info(publishers=1, wait_s=1.0)
-    k = [500.0, 0, 32, 0, 500.0, 24, 0, 0, 1]
-    cam.camera_info_arrived(CameraInfo(width=64, height=48, k=k),
-                            geometry.Intrinsics.from_camera_info_msg)
-    assert not cam.awaiting_camera_info(publishers=1, wait_s=1.0)
+    assert cam.awaiting_camera_info(one, wait_s=1.0)
+    assert cam.status('active')[2]['dropped_awaiting_camera_info'] == '3'
+    info = SimpleNamespace(width=64, height=48, k=[500.0, 0, 32, 0, 500.0, 24, 0, 0, 1],
+                           p=[0.0] * 12, binning_x=0, binning_y=0,
+                           roi=SimpleNamespace(x_offset=0, y_offset=0, width=0, height=0))
+    cam.camera_info_arrived(info, geometry.Intrinsics.from_camera_info_msg)
+    assert not cam.awaiting_camera_info(one, wait_s=1.0)
     assert cam.intrinsics(64, 48)[1].fx == 500.0 and cam.camera_info_state() == 'ok'
 
 

@@ -384,11 +384,6 @@ class DepthNode(LifecycleNode):
         with self._inputs_lock:
             return self._subs[(camera, kind)][0]
 
-    def _camera_info_publishers(self, cam: CameraStream) -> int:
-        with self._inputs_lock:  # held while _check_qos re-subscribes
-            entry = self._subs.get((cam.name, 'camera_info'))
-            return entry[0].get_publisher_count() if entry else 0
-
     def _on_image(self, name: str, data: bytes) -> None:
         self._by_name[name].frame_arrived()
         self.slots.put(name, (data, time.monotonic()))
@@ -423,8 +418,8 @@ class DepthNode(LifecycleNode):
         frames = []
         for name, (data, arrival_s) in batch.items():
             cam = self._by_name[name]
-            if cam.camera_info is None and cam.awaiting_camera_info(
-                    self._camera_info_publishers(cam), self.config.camera_info_wait):
+            if cam.awaiting_camera_info(lambda: self.count_publishers(cam.info_topic),
+                                        self.config.camera_info_wait):
                 continue
             frame = self._decode(cam, data)
             if frame is not None:

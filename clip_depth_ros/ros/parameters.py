@@ -60,9 +60,10 @@ SPECS: Dict[str, Spec] = {
                           'arrive) before /diagnostics says WARN.', float_range=(0.01, 3600.0)),
     'input_error_timeout': Spec('Seconds of such silence before /diagnostics says ERROR.',
                                 float_range=(0.02, 36000.0)),
-    'camera_info_wait': Spec('Seconds frames wait for the first camera_info while its topic has '
-                             'a publisher (dropped meanwhile) before depth assumes the '
-                             'canonical camera; 0 = never wait.', float_range=(0.0, 3600.0)),
+    'camera_info_wait': Spec('Seconds from the first frame after activation during which '
+                             'frames are dropped while camera_info has a publisher but none '
+                             'arrived; then depth assumes the canonical camera. 0 = never.',
+                             float_range=(0.0, 3600.0)),
     'max_input_pixels': Spec('Frames with more pixels (width x height, read from the header '
                              'of compressed frames) are refused before decoding.',
                              int_range=(1, 1 << 30)),
