@@ -11,6 +11,7 @@ import sys
 
 from clip_depth_ros.config import ConfigError
 from clip_depth_ros.inference import DepthEstimator
+from clip_depth_ros.precision import resolve_precision
 from clip_depth_ros.train import datasets as ds
 from clip_depth_ros.train.config import load_config
 from clip_depth_ros.train.engine import fit
@@ -256,6 +257,9 @@ def test_checkpoint_from_training_loads_for_inference(tmp_path, sample_rgb, caps
                          'crops 144x192 (9x12 tokens); depth targets converted to canonical '
                          'fx 168.629 px') == 1
     assert 'CLIP weights are random' in printed
+    # optim.precision auto resolves as inference's auto does, and says so.
+    chosen, why = resolve_precision('auto', torch.device('cpu'))
+    assert printed.count(f'training precision {chosen} ({why})') == 1
     assert (out / 'tensorboard').is_dir()
     estimator = DepthEstimator.from_checkpoint(out / 'best', device='cpu')
     again = DepthEstimator.from_checkpoint(out / 'best', device='cpu')

@@ -81,7 +81,8 @@ class OptimConfig:
     warmup_steps: int = 500
     min_lr_ratio: float = 0.01
     grad_clip: float = 1.0
-    # auto: bf16 autocast on CUDA (fp16 + grad scaler when bf16 is unsupported), fp32 on CPU.
+    # auto: as inference (precision.resolve_precision): bf16 autocast on CUDA (fp16 + grad
+    # scaler without bf16) and on CPUs computing bf16 natively, fp32 elsewhere.
     precision: str = 'auto'
     silog_lambda: float = 0.85
     silog_alpha: float = 10.0

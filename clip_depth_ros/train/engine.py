@@ -23,6 +23,7 @@ from clip_depth_ros.checkpoint import CLIP_WEIGHTS_FILE, save_random_clip_weight
 from clip_depth_ros.config import InferenceConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
 from clip_depth_ros.inference import DepthEstimator
 from clip_depth_ros.models import build_model, ClipDepth
+from clip_depth_ros.precision import resolve_precision
 from clip_depth_ros.train.augment import Augment, InputRule, prepare_sample
 from clip_depth_ros.train.config import TrainConfig
 from clip_depth_ros.train.losses import silog_loss
@@ -79,14 +80,17 @@ class Run:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
 
+AUTOCAST_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
 def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
-    if precision == 'fp32' or (precision == 'auto' and device.type != 'cuda'):
-        return None
-    if precision == 'fp16':
-        return torch.float16
-    if precision == 'auto' and not torch.cuda.is_bf16_supported():
-        return torch.float16
-    return torch.bfloat16
+    """
+    Autocast dtype of `precision` on `device` (None = fp32, autocast off).
+
+    Inference's rule (precision.resolve_precision): `auto` is bf16 on CUDA and on CPUs that
+    compute bf16 natively, fp16 on GPUs without bf16, fp32 elsewhere, in training as in the node.
+    """
+    return AUTOCAST_DTYPES[resolve_precision(precision, device)[0]]
 
 
 def build_optimizer(model: ClipDepth, optim) -> torch.optim.Optimizer:
@@ -230,7 +234,10 @@ def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
         device = torch.device('cuda', local_rank)
     else:
         device = select_device('cpu')
-    run = Run(device, autocast_dtype(cfg.optim.precision, device), rank, world)
+    precision, why = resolve_precision(cfg.optim.precision, device)
+    run = Run(device, AUTOCAST_DTYPES[precision], rank, world)
+    if run.is_main:
+        print(f'training precision {precision} ({why})', flush=True)
     out_dir = Path(cfg.out_dir)
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
