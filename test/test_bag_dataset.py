@@ -57,6 +57,13 @@ def test_mcap_raw_16uc1_pairs_split_by_time_and_values(tmp_path, tum):
     assert item['focal'] == pytest.approx(517.3)
     assert (item['intrinsics'].cx, item['intrinsics'].height) == (318.6, 480)
     assert item['stamp_ns'] == ref['stamp_ns'] and item['depth_stamp_ns'] == ref['depth_stamp_ns']
+    # A gap before validation: training ends gap_s before the first validation frame (8).
+    gap_s = (tum[8]['stamp_ns'] - tum[6]['stamp_ns']) / 1e9
+    train, val = build_bag_datasets(bag, TOPICS, val_fraction=0.2, val_gap_s=gap_s)
+    assert [p.image_stamp_ns for p in train.pairs] == [t['stamp_ns'] for t in tum[:7]]
+    assert [p.image_stamp_ns for p in val.pairs] == [t['stamp_ns'] for t in tum[8:]]
+    with pytest.raises(ds.DatasetError, match='val_gap_s 60 s'):
+        build_bag_datasets(bag, TOPICS, val_fraction=0.2, val_gap_s=60.0)
 
 
 def test_sqlite3_compressed_colour_32fc1_depth_rep117(tmp_path, tum):
@@ -151,6 +158,24 @@ def test_several_bags_each_split_by_time_or_whole_bags_validate(tmp_path, tum):
     assert {Path(p.bag).name for p in train.pairs + val.pairs} == {'two'}
     with pytest.raises(ds.DatasetError, match='val_bags'):
         build_bag_datasets(root, TOPICS, val_bags=['three'])
+
+
+def test_val_gap_is_for_time_ordered_datasets_only(tmp_path, tum):
+    from clip_depth_ros.config import ConfigError
+    gap_s = (tum[8]['stamp_ns'] - tum[6]['stamp_ns']) / 1e9
+    cfg = load_config(None, ['data.dataset=tum', f'data.root={FRAMES}', 'data.val_fraction=0.2',
+                             f'data.val_gap_s={gap_s!r}'])
+    train, val = ds.build_datasets(cfg.data)
+    assert (len(train), len(val)) == (7, 2)  # frame 7 is within the gap: neither side
+    assert ds.split_with_gap([0, 10, 20, 30, 40], 0.4) == (3, 3)
+    assert ds.split_with_gap([0, 10, 20, 30, 40], 0.4, gap_s=15e-9) == (2, 3)  # 20 is 10 ns off
+    assert ds.split_with_gap([0, 10, 20, 30, 40], 0.0, gap_s=1.0) == (5, 5)    # no validation
+    tum = load_config(None, ['data.dataset=tum', 'data.val_gap_s=0.5'])
+    assert tum.data.val_gap_s == 0.5
+    for bad, phrase in (('data.val_gap_s=-1', 'must be in'),
+                        ('data.dataset=folder', 'only for time-ordered datasets')):
+        with pytest.raises(ConfigError, match=phrase):
+            load_config(None, ['data.dataset=tum', 'data.val_gap_s=1', bad])
 
 
 def test_depth_buffers_big_endian_and_padded():

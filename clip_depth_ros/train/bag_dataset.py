@@ -23,7 +23,7 @@ from clip_depth_ros import frame_limits
 from clip_depth_ros.bag_depth import _CameraInfos, _decode, _stamp_ns, BagError, CAMERA_INFO, \
     COMPRESSED, IMAGE, verify_bag
 from clip_depth_ros.geometry import Intrinsics, InvalidIntrinsics
-from clip_depth_ros.train.datasets import associate, DatasetError, time_split
+from clip_depth_ros.train.datasets import associate, DatasetError, split_with_gap
 import numpy as np
 
 LOG = logging.getLogger(__name__)
@@ -386,12 +386,13 @@ def tf_poses(indexes: Sequence[BagIndex], fixed_frame: str = ''):
 def build_bag_datasets(root: Path, topics: BagTopics, tolerance_ms: float = 20.0,
                        val_fraction: float = 0.1, names: Sequence[str] = (),
                        val_bags: Sequence[str] = (), mm_scale: float = 1000.0,
-                       limits: frame_limits.FrameLimits = frame_limits.DEFAULT_LIMITS
-                       ) -> Tuple[BagDataset, Optional[BagDataset]]:
+                       limits: frame_limits.FrameLimits = frame_limits.DEFAULT_LIMITS,
+                       val_gap_s: float = 0.0) -> Tuple[BagDataset, Optional[BagDataset]]:
     """
     (train, val) from the bags under `root`: the last `val_fraction` of each bag validates.
 
-    With `val_bags` (names under `root`), those whole bags validate and the others train.
+    Training stops `val_gap_s` before each bag's validation part (`split_with_gap`). With
+    `val_bags` (names under `root`), those whole bags validate and the others train.
     """
     root = Path(root)
     paths = list_bags(root, tuple(names) + tuple(v for v in val_bags if v not in names)
@@ -409,10 +410,12 @@ def build_bag_datasets(root: Path, topics: BagTopics, tolerance_ms: float = 20.0
         if val_bags:
             (val if index.bag in val_set else train).extend(index.pairs)
             continue
-        n_train = time_split(len(index.pairs), val_fraction)
-        train.extend(index.pairs[:n_train])
-        val.extend(index.pairs[n_train:])
+        train_end, val_start = split_with_gap([p.image_stamp_ns for p in index.pairs],
+                                              val_fraction, val_gap_s)
+        train.extend(index.pairs[:train_end])
+        val.extend(index.pairs[val_start:])
     if not train:
-        raise DatasetError(f'{root}: no training pairs left after the split')
+        raise DatasetError(f'{root}: no training pairs left after the split'
+                           + (f' (data.val_gap_s {val_gap_s:g} s)' if val_gap_s > 0 else ''))
     make = (lambda pairs: BagDataset(pairs, topics, indexes, mm_scale, limits))
     return make(train), (make(val) if val else None)

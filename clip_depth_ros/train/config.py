@@ -32,6 +32,9 @@ class DataConfig:
     # Folder datasets: uint16 PNG value / depth_scale = metres (1000 = millimetres).
     depth_scale: float = 1000.0
     val_fraction: float = 0.1
+    # Time-ordered datasets (tum, bag): training ends this many seconds before the validation
+    # part of each sequence, so neighbouring frames are not on both sides of the split.
+    val_gap_s: float = 0.0
     # Random training crop in NETWORK pixels, taken after each frame is resized by the input
     # rule (480x640 -> 352x464): BTS's 416x544 of 480x640 at that scale.
     crop_height: int = 304
@@ -65,6 +68,11 @@ class DataConfig:
                               f'got {self.crop_height}x{self.crop_width}')
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f'data.val_fraction: must be in [0, 1), got {self.val_fraction}')
+        if not 0 <= self.val_gap_s < 1e6:
+            raise ConfigError(f'data.val_gap_s: must be in [0, 1e6) s, got {self.val_gap_s}')
+        if self.val_gap_s > 0 and self.dataset not in ('tum', 'bag'):
+            raise ConfigError(f'data.val_gap_s: only for time-ordered datasets (tum, bag), not '
+                              f'{self.dataset!r}')
         if self.depth_scale <= 0:
             raise ConfigError('data.depth_scale: must be > 0')
 

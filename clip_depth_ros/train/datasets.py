@@ -278,6 +278,21 @@ def time_split(count: int, val_fraction: float) -> int:
     return count - min(n_val, count - 1 if count >= 2 else 0)
 
 
+def split_with_gap(stamps_ns: Sequence[int], val_fraction: float,
+                   gap_s: float = 0.0) -> Tuple[int, int]:
+    """
+    (train_end, val_start) of time-ordered frames: [:train_end] train, [val_start:] validate.
+
+    `time_split` decides where validation starts; training then ends `gap_s` before the first
+    validation frame, so that near-duplicate neighbours (30 Hz) are not on both sides.
+    """
+    val_start = time_split(len(stamps_ns), val_fraction)
+    if gap_s <= 0 or val_start >= len(stamps_ns):
+        return val_start, val_start
+    limit = stamps_ns[val_start] - int(round(gap_s * 1e9))
+    return bisect.bisect_right(stamps_ns, limit, 0, val_start), val_start
+
+
 class TumDataset:
     """
     A TUM RGB-D sequence folder: `associations.txt`, or `rgb.txt` + `depth.txt` paired here.
@@ -416,12 +431,16 @@ def build_datasets(data, seed: int = 0):
         return build_bag_datasets(
             root, BagTopics(data.image_topic, data.depth_topic, data.camera_info_topic),
             data.pair_tolerance_ms, data.val_fraction, data.bags, data.val_bags,
-            data.depth_scale)
+            data.depth_scale, val_gap_s=data.val_gap_s)
     if data.dataset == 'tum':
         full = TumDataset(root, tolerance_ns=int(round(data.pair_tolerance_ms * 1e6)))
-        n_train = time_split(len(full), data.val_fraction)
-        val = full.subset(n_train, len(full)) if n_train < len(full) else None
-        return full.subset(0, n_train), val
+        train_end, val_start = split_with_gap([f[0] for f in full.frames], data.val_fraction,
+                                              data.val_gap_s)
+        if train_end == 0:
+            raise DatasetError(f'{root}: no training frames left {data.val_gap_s:g} s before '
+                               'the validation part (data.val_gap_s)')
+        val = full.subset(val_start, len(full)) if val_start < len(full) else None
+        return full.subset(0, train_end), val
     if data.dataset == 'nyu_mat':
         raise DatasetError('nyu_mat holds the labelled test images: train on the BTS "sync" '
                            'lists (dataset: nyu) and use nyu_mat for evaluation')
