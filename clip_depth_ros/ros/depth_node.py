@@ -409,6 +409,8 @@ class DepthNode(LifecycleNode):
             try:
                 self.serve(batch)
             except Exception as e:  # keep serving: one bad batch must not stop the node
+                if not self.context.ok():
+                    return  # Ctrl-C or SIGTERM under this batch (graph queries fail): stop
                 if self.problems.report('inference', f'inference failed: {type(e).__name__}: '
                                         f'{e}'):
                     self._warn(f'inference failed: {type(e).__name__}: {e}')
