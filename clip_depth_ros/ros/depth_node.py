@@ -398,7 +398,10 @@ class DepthNode(LifecycleNode):
         return cam.shape
 
     def _warn(self, message: str) -> None:
-        self.get_logger().warning(message)
+        # After Ctrl-C or SIGTERM rclpy's context is gone under the frame in flight: its
+        # publishing and graph queries fail, and so would this line (rosout). Nothing to say.
+        if self.context.ok():
+            self.get_logger().warning(message)
 
     # -- inference thread -----------------------------------------------------------------
     def _run(self) -> None:
@@ -409,8 +412,6 @@ class DepthNode(LifecycleNode):
             try:
                 self.serve(batch)
             except Exception as e:  # keep serving: one bad batch must not stop the node
-                if not self.context.ok():
-                    return  # Ctrl-C or SIGTERM under this batch (graph queries fail): stop
                 if self.problems.report('inference', f'inference failed: {type(e).__name__}: '
                                         f'{e}'):
                     self._warn(f'inference failed: {type(e).__name__}: {e}')
@@ -499,10 +500,6 @@ class DepthNode(LifecycleNode):
             try:  # computed: a camera whose publishing fails must not be computed again
                 self._publish(cam, msg, infos[i], intrs[i], outputs[i], waits[i])
             except Exception as e:
-                if not self.context.ok():
-                    # Ctrl-C or SIGTERM: rclpy shut the context down under this frame. Its
-                    # outputs are dropped as shutdown does; logging would fail as well.
-                    return
                 cam.report('publish', f'publishing failed for {cam.depth_topic}: '
                            f'{type(e).__name__}: {e}')
 

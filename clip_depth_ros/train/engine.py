@@ -80,17 +80,9 @@ class Run:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
 
+# Autocast dtype per resolved precision (None = fp32, autocast off). Training resolves
+# optim.precision with inference's rule (precision.resolve_precision): auto means the same.
 AUTOCAST_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-
-
-def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
-    """
-    Autocast dtype of `precision` on `device` (None = fp32, autocast off).
-
-    Inference's rule (precision.resolve_precision): `auto` is bf16 on CUDA and on CPUs that
-    compute bf16 natively, fp16 on GPUs without bf16, fp32 elsewhere, in training as in the node.
-    """
-    return AUTOCAST_DTYPES[resolve_precision(precision, device)[0]]
 
 
 def build_optimizer(model: ClipDepth, optim) -> torch.optim.Optimizer:
