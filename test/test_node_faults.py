@@ -140,7 +140,20 @@ def test_bombs_and_bad_bursts_against_the_node_process(tiny_checkpoint, tmp_path
     assert m['log_lines_per_bad_burst'] <= 6, m['log_tail']
 
 
-@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
+STOPS = pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
+
+
+def assert_quiet_stop(node: subprocess.Popen, sig: int, log_path: Path) -> str:
+    """Send `sig`: the node must exit 0 with no failure line in its log; return the log."""
+    node.send_signal(sig)
+    assert node.wait(timeout=30) == 0, log_path.read_text()
+    log = log_path.read_text()
+    for failure in ('publishing failed', 'Failed to', 'Traceback', 'ERROR'):
+        assert failure not in log, log
+    return log
+
+
+@STOPS
 def test_stopping_while_frames_flow_is_quiet(tiny_checkpoint, tmp_path, sig):
     """Ctrl-C (or launch's SIGTERM) mid-frame: exit 0 and no failure lines in the log."""
     log_path = tmp_path / 'node.log'
@@ -162,13 +175,27 @@ def test_stopping_while_frames_flow_is_quiet(tiny_checkpoint, tmp_path, sig):
         for _ in range(3):
             pub.publish(msg)
             time.sleep(1 / 30)
-        node.send_signal(sig)
-        assert node.wait(timeout=30) == 0
+        assert_quiet_stop(node, sig, log_path)
     finally:
         graph.close()
         if node.poll() is None:
             node.kill()
             node.wait()
-    log = log_path.read_text()
-    for failure in ('publishing failed', 'Failed to publish', 'Traceback', 'ERROR'):
-        assert failure not in log, log
+
+
+@STOPS
+def test_stopping_while_the_model_loads_is_quiet(tiny_checkpoint, tmp_path, sig):
+    """Launch stopping a node still loading its model: exit 0, no failed transition or trace."""
+    log_path = tmp_path / 'node.log'
+    node = start_node(tiny_checkpoint, log_path, transport='raw')
+    graph = Graph()
+    try:
+        # The node joins the graph just before it configures; loading takes seconds from there.
+        wait_for(lambda: 'depth_node' in graph.probe.get_node_names(), 60, 'the node')
+        log = assert_quiet_stop(node, sig, log_path)
+    finally:
+        graph.close()
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+    assert 'loaded' not in log, f'the signal came after the model had loaded:\n{log}'

@@ -39,6 +39,7 @@ from rcl_interfaces.msg import SetParametersResult
 import rclpy
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.exceptions import NameValidationException, ParameterException
+from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -58,6 +59,15 @@ OUTPUT_QOS_OVERRIDES = QoSOverridingOptions.with_default_policies()
 QOS_NAMES = {ReliabilityPolicy.RELIABLE: 'reliable', ReliabilityPolicy.BEST_EFFORT: 'best_effort'}
 # auto QoS: the graph is read again this often, and at once after a match or QoS mismatch.
 QOS_RECHECK_S = 1.0
+
+
+class Stopped(KeyboardInterrupt):
+    """
+    rclpy shut down (Ctrl-C, SIGTERM) while a lifecycle transition ran: unwind as Ctrl-C does.
+
+    Not an Exception: rclpy's lifecycle turns one raised in a transition into an ERROR
+    transition, whose own event then fails on the dead context and logs an error.
+    """
 
 
 def matching_reliability(offered: List[ReliabilityPolicy]) -> ReliabilityPolicy:
@@ -203,9 +213,11 @@ class DepthNode(LifecycleNode):
                                                  ('colormap', Image, 'colormap'))}
         except Exception as e:  # any failure: one line with its type, ERROR on diagnostics
             self._release_model()
+            self._raise_if_stopped()  # the failure was the stop (a publish on the dead context)
             where = '' if cfg.checkpoint in str(e) else f' {cfg.checkpoint!r}'
             return self._fail_configure(f'cannot load checkpoint{where}: '
                                         f'{type(e).__name__}: {e}')
+        self._raise_if_stopped()  # loading takes seconds: a stop most likely lands in it
         self.problems.clear('model')
         self._configure_error = ''
         est = self.estimator
@@ -228,6 +240,10 @@ class DepthNode(LifecycleNode):
         return DepthEstimator.from_checkpoint(cfg.checkpoint, device=cfg.device or None,
                                               precision=cfg.precision,
                                               clip_weights=cfg.clip_weights or None)
+
+    def _raise_if_stopped(self) -> None:
+        if not self.context.ok():
+            raise Stopped()
 
     def _fail_configure(self, message: str) -> TransitionCallbackReturn:
         self._configure_error = truncate(message, 400)  # paths make these long
@@ -600,21 +616,26 @@ def _threads_note(estimator) -> str:
 
 def main(args: Optional[list] = None) -> None:
     rclpy.init(args=args)
+    node = None
     try:
         node = DepthNode()
+        node.autostart()
+        rclpy.spin(node)
     except (ConfigError, ParameterException, NameValidationException) as e:
         # A bad start-up parameter or topic name: one line naming it, no traceback.
         print(f'depth_node: {e}', file=sys.stderr)
-        rclpy.try_shutdown()
         sys.exit(2)
-    node.autostart()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+    except (KeyboardInterrupt, ExternalShutdownException):  # Stopped included
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # Ctrl-C or SIGTERM shut rclpy down under a callback (a publish, a graph query, the
+        # executor's own set-up): that is the stop, not a fault.
     finally:
-        node._stop_inputs()
-        node.destroy_node()
+        if node is not None:
+            node._stop_inputs()
+            node.destroy_node()
         rclpy.try_shutdown()
 
 
