@@ -15,6 +15,8 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Sequence
+import uuid
 
 from bombs import jpeg_bomb, png_bomb
 import cv2
@@ -53,11 +55,11 @@ def problem_counts(arrays) -> dict:
     return counts
 
 
-def start_node(checkpoint, log_path: Path, env=None,
-               transport: str = 'compressed') -> subprocess.Popen:
+def start_node(checkpoint, log_path: Path, env=None, transport: str = 'compressed',
+               ros_args: Sequence[str] = ()) -> subprocess.Popen:
     cmd = [sys.executable, '-m', 'clip_depth_ros.ros.depth_node', '--ros-args',
            '-p', f'checkpoint:={checkpoint}', '-p', 'device:=cpu',
-           '-p', f'input_transport:={transport}', '-p', 'diagnostics_period:=0.5']
+           '-p', f'input_transport:={transport}', '-p', 'diagnostics_period:=0.5', *ros_args]
     log = open(log_path, 'w')
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env or os.environ,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -187,11 +189,14 @@ def test_stopping_while_frames_flow_is_quiet(tiny_checkpoint, tmp_path, sig):
 def test_stopping_while_the_model_loads_is_quiet(tiny_checkpoint, tmp_path, sig):
     """Launch stopping a node still loading its model: exit 0, no failed transition or trace."""
     log_path = tmp_path / 'node.log'
-    node = start_node(tiny_checkpoint, log_path, transport='raw')
+    # A namespace of its own: the graph still lists the nodes of tests that have just ended.
+    ns = f'/loading_{uuid.uuid4().hex[:8]}'
+    node = start_node(tiny_checkpoint, log_path, transport='raw', ros_args=['-r', f'__ns:={ns}'])
     graph = Graph()
     try:
         # The node joins the graph just before it configures; loading takes seconds from there.
-        wait_for(lambda: 'depth_node' in graph.probe.get_node_names(), 60, 'the node')
+        wait_for(lambda: ('depth_node', ns) in graph.probe.get_node_names_and_namespaces(), 60,
+                 f'{ns}/depth_node')
         log = assert_quiet_stop(node, sig, log_path)
     finally:
         graph.close()
