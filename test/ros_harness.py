@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """A real rclpy graph in one process: the node under test plus a probe node, both spinning."""
 
+import os
+import sys
 import threading
 import time
 from typing import Callable, Dict, List
@@ -14,6 +16,10 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
                       reliability=ReliabilityPolicy.RELIABLE)
+# The node as `ros2 run` and launch start it: the installed entry point (`python -m` is not the
+# same program: Python 3.11 under -m dies of SIGINT after a handled Ctrl-C that landed inside
+# an exec() of a string, which a console script's sys.exit does not).
+DEPTH_NODE = os.path.join(os.path.dirname(sys.executable), 'depth_node')
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, what: str = '') -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 import re
 import signal
 import subprocess
-import sys
 import time
 from typing import Sequence
 import uuid
@@ -23,7 +22,7 @@ import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
-from ros_harness import Graph, wait_for
+from ros_harness import DEPTH_NODE, Graph, wait_for
 from sensor_msgs.msg import CompressedImage, Image
 
 H, W = 48, 64
@@ -57,7 +56,7 @@ def problem_counts(arrays) -> dict:
 
 def start_node(checkpoint, log_path: Path, env=None, transport: str = 'compressed',
                ros_args: Sequence[str] = ()) -> subprocess.Popen:
-    cmd = [sys.executable, '-m', 'clip_depth_ros.ros.depth_node', '--ros-args',
+    cmd = [DEPTH_NODE, '--ros-args',
            '-p', f'checkpoint:={checkpoint}', '-p', 'device:=cpu',
            '-p', f'input_transport:={transport}', '-p', 'diagnostics_period:=0.5', *ros_args]
     log = open(log_path, 'w')

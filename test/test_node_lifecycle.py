@@ -3,7 +3,6 @@
 """Lifecycle transitions through the standard services, and parameter validation."""
 
 import subprocess
-import sys
 
 from clip_depth_ros.config import ConfigError
 from clip_depth_ros.ros.depth_node import DepthNode
@@ -14,7 +13,7 @@ import pytest
 from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
-from ros_harness import Graph, wait_for
+from ros_harness import DEPTH_NODE, Graph, wait_for
 
 
 def call(graph, srv_type, name, request, timeout=20.0):
@@ -170,8 +169,8 @@ def test_cameras_unset_means_one_camera():
 
 
 def test_bad_start_parameter_is_one_line():
-    r = subprocess.run([sys.executable, '-m', 'clip_depth_ros.ros.depth_node', '--ros-args',
-                        '-p', 'input_qos:=bogus'], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([DEPTH_NODE, '--ros-args', '-p', 'input_qos:=bogus'],
+                       capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().splitlines() == [r.stderr.strip()], r.stderr
     assert 'input_qos: must be one of' in r.stderr

@@ -640,4 +640,4 @@ def main(args: Optional[list] = None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())
