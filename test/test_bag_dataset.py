@@ -41,6 +41,14 @@ def frames(tum, drop_depth=(), depth_offset_ns=None, depth_size=None):
     return out
 
 
+def split_column(pairs_csv: Path, tum) -> list:
+    """pairs.csv's split per TUM sample frame, in the frames' order (each frame once)."""
+    rows = list(csv.DictReader(open(pairs_csv)))
+    assert sorted(int(r['image_stamp_ns']) for r in rows) == [t['stamp_ns'] for t in tum], rows
+    split = {int(r['image_stamp_ns']): r['split'] for r in rows}
+    return [split[t['stamp_ns']] for t in tum]
+
+
 def test_mcap_raw_16uc1_pairs_split_by_time_and_values(tmp_path, tum):
     bag = write_rgbd_bag(tmp_path / 'a', frames(tum), CAMERA, 'mcap')
     assert any(p.suffix == '.mcap' for p in bag.iterdir())
@@ -62,6 +70,8 @@ def test_mcap_raw_16uc1_pairs_split_by_time_and_values(tmp_path, tum):
     train, val = build_bag_datasets(bag, TOPICS, val_fraction=0.2, val_gap_s=gap_s)
     assert [p.image_stamp_ns for p in train.pairs] == [t['stamp_ns'] for t in tum[:7]]
     assert [p.image_stamp_ns for p in val.pairs] == [t['stamp_ns'] for t in tum[8:]]
+    assert split_column(ds.write_pairs(tmp_path / 'run', train, val), tum) == \
+        ['train'] * 7 + ['gap'] + ['val'] * 2  # every pair listed, frame 7 as in the gap
     with pytest.raises(ds.DatasetError, match='val_gap_s 60 s'):
         build_bag_datasets(bag, TOPICS, val_fraction=0.2, val_gap_s=60.0)
 
@@ -167,6 +177,8 @@ def test_val_gap_is_for_time_ordered_datasets_only(tmp_path, tum):
                              f'data.val_gap_s={gap_s!r}'])
     train, val = ds.build_datasets(cfg.data)
     assert (len(train), len(val)) == (7, 2)  # frame 7 is within the gap: neither side
+    assert split_column(ds.write_pairs(tmp_path / 'run', train, val), tum) == \
+        ['train'] * 7 + ['gap'] + ['val'] * 2
     assert ds.split_with_gap([0, 10, 20, 30, 40], 0.4) == (3, 3)
     assert ds.split_with_gap([0, 10, 20, 30, 40], 0.4, gap_s=15e-9) == (2, 3)  # 20 is 10 ns off
     assert ds.split_with_gap([0, 10, 20, 30, 40], 0.0, gap_s=1.0) == (5, 5)    # no validation

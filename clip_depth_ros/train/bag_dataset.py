@@ -251,8 +251,10 @@ class BagDataset:
 
     def __init__(self, pairs: Sequence[BagPair], topics: BagTopics,
                  indexes: Sequence[BagIndex] = (), mm_scale: float = 1000.0,
-                 limits: frame_limits.FrameLimits = frame_limits.DEFAULT_LIMITS) -> None:
+                 limits: frame_limits.FrameLimits = frame_limits.DEFAULT_LIMITS,
+                 gap: Sequence[BagPair] = ()) -> None:
         self.pairs = list(pairs)
+        self.gap = list(gap)  # pairs in the val_gap_s gap: listed in pairs.csv, never used
         self.topics = topics
         self.indexes = list(indexes)
         self.mm_scale = mm_scale
@@ -323,14 +325,16 @@ class BagDataset:
                 'stamp_ns': pair.image_stamp_ns, 'depth_stamp_ns': pair.depth_stamp_ns,
                 'sequence': pair.bag, 'intrinsics': pair.intrinsics}
 
-    def pair_rows(self, split: str) -> Iterable[Dict]:
-        for p in self.pairs:
+    def pair_rows(self, split: str, pairs: Optional[Sequence[BagPair]] = None) -> Iterable[Dict]:
+        for p in self.pairs if pairs is None else pairs:
             yield {'source': p.bag, 'image_stamp_ns': p.image_stamp_ns,
                    'depth_stamp_ns': p.depth_stamp_ns,
                    'dt_ms': round((p.depth_stamp_ns - p.image_stamp_ns) / 1e6, 3),
                    'split': split}
 
-    def unmatched_rows(self) -> Iterable[Dict]:
+    def unused_rows(self) -> Iterable[Dict]:
+        """Pairs in the gap before validation, and frames left without a partner."""
+        yield from self.pair_rows('gap', self.gap)
         for index in self.indexes:
             for stamp in index.unmatched_colour:
                 yield {'source': index.bag, 'image_stamp_ns': stamp, 'depth_stamp_ns': '',
@@ -406,6 +410,7 @@ def build_bag_datasets(root: Path, topics: BagTopics, tolerance_ms: float = 20.0
     indexes = [index_bag(p, topics, tolerance_ns, limits) for p in paths]
     train: List[BagPair] = []
     val: List[BagPair] = []
+    gap: List[BagPair] = []
     for index in indexes:
         if val_bags:
             (val if index.bag in val_set else train).extend(index.pairs)
@@ -413,9 +418,10 @@ def build_bag_datasets(root: Path, topics: BagTopics, tolerance_ms: float = 20.0
         train_end, val_start = split_with_gap([p.image_stamp_ns for p in index.pairs],
                                               val_fraction, val_gap_s)
         train.extend(index.pairs[:train_end])
+        gap.extend(index.pairs[train_end:val_start])
         val.extend(index.pairs[val_start:])
     if not train:
         raise DatasetError(f'{root}: no training pairs left after the split'
                            + (f' (data.val_gap_s {val_gap_s:g} s)' if val_gap_s > 0 else ''))
-    make = (lambda pairs: BagDataset(pairs, topics, indexes, mm_scale, limits))
-    return make(train), (make(val) if val else None)
+    make = (lambda pairs, gap=(): BagDataset(pairs, topics, indexes, mm_scale, limits, gap))
+    return make(train, gap), (make(val) if val else None)

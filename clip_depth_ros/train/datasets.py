@@ -303,8 +303,10 @@ class TumDataset:
 
     def __init__(self, root: Path, depth_scale: float = 5000.0,
                  tolerance_ns: int = 20_000_000,
-                 frames: Optional[Sequence[Tuple[int, Path, int, Path]]] = None) -> None:
+                 frames: Optional[Sequence[Tuple[int, Path, int, Path]]] = None,
+                 gap: Sequence[Tuple[int, Path, int, Path]] = ()) -> None:
         self.root = Path(root)
+        self.gap = list(gap)  # frames in the val_gap_s gap: listed in pairs.csv, never used
         self.depth_scale = depth_scale
         self.frames = list(frames) if frames is not None else self._read_lists(tolerance_ns)
         if not self.frames:
@@ -348,8 +350,10 @@ class TumDataset:
             rows.append(parts[:columns])
         return rows
 
-    def subset(self, start: int, stop: int) -> 'TumDataset':
-        return TumDataset(self.root, self.depth_scale, frames=self.frames[start:stop])
+    def subset(self, start: int, stop: int, gap_stop: Optional[int] = None) -> 'TumDataset':
+        """Frames [start:stop]; [stop:gap_stop] are the gap before validation (not used)."""
+        return TumDataset(self.root, self.depth_scale, frames=self.frames[start:stop],
+                          gap=self.frames[stop:gap_stop] if gap_stop is not None else ())
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -363,11 +367,15 @@ class TumDataset:
             item['intrinsics'] = Intrinsics(*self.camera, image.shape[1], image.shape[0])
         return item
 
-    def pair_rows(self, split: str) -> Iterable[Dict]:
-        for stamp, rgb_path, depth_stamp, depth_path in self.frames:
+    def pair_rows(self, split: str, frames: Optional[Sequence] = None) -> Iterable[Dict]:
+        for stamp, rgb_path, depth_stamp, depth_path in self.frames if frames is None else frames:
             yield {'source': str(self.root), 'image_stamp_ns': stamp,
                    'depth_stamp_ns': depth_stamp,
                    'dt_ms': round((depth_stamp - stamp) / 1e6, 3), 'split': split}
+
+    def unused_rows(self) -> Iterable[Dict]:
+        """Frames in the gap before validation."""
+        return self.pair_rows('gap', self.gap)
 
 
 def _ns(seconds: str) -> int:
@@ -381,10 +389,11 @@ PAIR_FIELDS = ('source', 'image_stamp_ns', 'depth_stamp_ns', 'dt_ms', 'split')
 
 def write_pairs(out_dir: Path, train=None, val=None, split_name: str = '') -> Optional[Path]:
     """
-    List every frame pair a run uses in `out_dir/pairs.csv` (bag or TUM datasets).
+    List every frame pair of a run's data in `out_dir/pairs.csv` (bag or TUM datasets).
 
     Rows: source (bag or folder), colour and depth stamps, their offset, and the split
-    (train, val, or unmatched_colour / unmatched_depth for frames left without a partner).
+    (train, val, gap for pairs within `val_gap_s` before validation, or unmatched_colour /
+    unmatched_depth for frames left without a partner).
     Datasets without stamps write nothing.
     """
     parts = [(d, split_name or s) for d, s in ((train, 'train'), (val, 'val'))
@@ -393,17 +402,17 @@ def write_pairs(out_dir: Path, train=None, val=None, split_name: str = '') -> Op
         return None
     path = Path(out_dir) / 'pairs.csv'
     path.parent.mkdir(parents=True, exist_ok=True)
-    seen_unmatched = set()
+    seen_unused = set()  # train and val of one run share the bags' unmatched frames
     with open(path, 'w', newline='', encoding='utf-8') as f:
         writer = csv.DictWriter(f, fieldnames=PAIR_FIELDS)
         writer.writeheader()
         for dataset, split in parts:
             writer.writerows(dataset.pair_rows(split))
         for dataset, _ in parts:
-            for row in getattr(dataset, 'unmatched_rows', lambda: ())():
+            for row in getattr(dataset, 'unused_rows', lambda: ())():
                 key = tuple(row.values())
-                if key not in seen_unmatched:
-                    seen_unmatched.add(key)
+                if key not in seen_unused:
+                    seen_unused.add(key)
                     writer.writerow(row)
     return path
 
@@ -440,7 +449,7 @@ def build_datasets(data, seed: int = 0):
             raise DatasetError(f'{root}: no training frames left {data.val_gap_s:g} s before '
                                'the validation part (data.val_gap_s)')
         val = full.subset(val_start, len(full)) if val_start < len(full) else None
-        return full.subset(0, train_end), val
+        return full.subset(0, train_end, gap_stop=val_start), val
     if data.dataset == 'nyu_mat':
         raise DatasetError('nyu_mat holds the labelled test images: train on the BTS "sync" '
                            'lists (dataset: nyu) and use nyu_mat for evaluation')

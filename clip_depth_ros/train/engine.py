@@ -277,7 +277,7 @@ def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
     if run.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         _write_yaml(out_dir / 'train_config.yaml', cfg.to_dict())
-        write_pairs(out_dir, train_set, val_set)  # pairs.csv: every frame pair a bag run uses
+        write_pairs(out_dir, train_set, val_set)  # pairs.csv: every frame pair of the run's data
         writer = _summary_writer(out_dir / 'tensorboard')
 
     def log(tag: str, value: float, at: int) -> None:

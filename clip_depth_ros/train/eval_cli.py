@@ -147,8 +147,8 @@ class Concat:
         for part, label in zip(self.parts, self.labels):
             yield from part.pair_rows(label)
 
-    def unmatched_rows(self):
-        yield from getattr(self.parts[0], 'unmatched_rows', lambda: ())()
+    def unused_rows(self):
+        yield from getattr(self.parts[0], 'unused_rows', lambda: ())()
 
     @property
     def indexes(self):
