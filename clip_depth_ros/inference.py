@@ -12,13 +12,12 @@ from typing import List, Optional, Sequence, Tuple, Union
 from clip_depth_ros.checkpoint import load_checkpoint
 from clip_depth_ros.config import InferenceConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
 from clip_depth_ros.models.clip_depth import ClipDepth
-from clip_depth_ros.precision import resolve_precision
+from clip_depth_ros.precision import AUTOCAST_DTYPES, resolve_precision
 from clip_depth_ros.transforms import (config_network_size, depth_scale, frames_to_device,
                                        logits_to_depth, normalise)
 import numpy as np
 import torch
 
-_AUTOCAST_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
 _log = logging.getLogger(__name__)
 
 FocalArg = Union[None, float, Sequence[Optional[float]]]
@@ -97,7 +96,7 @@ class DepthEstimator:
         return config_network_size(self.model.config, self.model.patch_size, height, width)
 
     def _autocast(self):
-        dtype = _AUTOCAST_DTYPES.get(self.precision)
+        dtype = AUTOCAST_DTYPES.get(self.precision)
         if dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=dtype)

@@ -16,6 +16,9 @@ from typing import FrozenSet, Tuple
 import torch
 
 _BF16_FLAGS = ('amx_bf16', 'avx512_bf16')
+# torch.autocast's dtype for each resolved precision (None: fp32, autocast off), for
+# inference and training alike.
+AUTOCAST_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
 def cpu_flags(cpuinfo: Path = Path('/proc/cpuinfo')) -> FrozenSet[str]:

@@ -23,7 +23,7 @@ from clip_depth_ros.checkpoint import CLIP_WEIGHTS_FILE, save_random_clip_weight
 from clip_depth_ros.config import InferenceConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
 from clip_depth_ros.inference import DepthEstimator
 from clip_depth_ros.models import build_model, ClipDepth
-from clip_depth_ros.precision import resolve_precision
+from clip_depth_ros.precision import AUTOCAST_DTYPES, resolve_precision
 from clip_depth_ros.train.augment import Augment, InputRule, prepare_sample
 from clip_depth_ros.train.config import TrainConfig
 from clip_depth_ros.train.losses import silog_loss
@@ -78,11 +78,6 @@ class Run:
         if self.autocast_dtype is None:
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
-
-
-# Autocast dtype per resolved precision (None = fp32, autocast off). Training resolves
-# optim.precision with inference's rule (precision.resolve_precision): auto means the same.
-AUTOCAST_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
 def build_optimizer(model: ClipDepth, optim) -> torch.optim.Optimizer:
