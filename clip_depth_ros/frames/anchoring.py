@@ -111,17 +111,6 @@ def from_depth_image(depth_m: np.ndarray, depth_intr: Intrinsics, image_intr: In
     return _in_image(u, v, zs, image_intr, max_points)
 
 
-def depth_image_metres(data: np.ndarray, encoding: str) -> np.ndarray:
-    """Convert a depth image to metres: 16UC1 / mono16 are millimetres, 32FC1 metres."""
-    if encoding in ('16UC1', 'mono16'):
-        out = data.astype(np.float32) * np.float32(1e-3)
-        out[data == 0] = np.nan
-        return out
-    if encoding == '32FC1':
-        return data.astype(np.float32, copy=False)
-    raise ValueError(f'depth encoding {encoding!r} is not 16UC1 (mm) or 32FC1 (m)')
-
-
 @dataclass(frozen=True)
 class Extrinsic:
     """Rigid transform from a sensor frame into the camera's optical frame: p_c = R p + t."""

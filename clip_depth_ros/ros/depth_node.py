@@ -30,6 +30,7 @@ from clip_depth_ros.frames.limits import FrameRejected
 from clip_depth_ros.ros import conversions
 from clip_depth_ros.ros.parameters import (camera_config, camera_declarations, declarations,
                                            names as parameter_names, value_of)
+from clip_depth_ros.ros.reference_inputs import ReferenceInputs
 from clip_depth_ros.serving.camera_stream import CameraStream, model_health
 from clip_depth_ros.serving.frame_slot import FrameSlots
 from clip_depth_ros.serving.health import LatencyStats, ProblemLog, truncate
@@ -119,6 +120,9 @@ class DepthNode(LifecycleNode):
             cam.image_topic = self._resolve(cam, 'image', self._image_topic(cam.config))
             cam.info_topic = self._resolve(cam, 'camera_info', cam.config.camera_info)
             cam.depth_topic = self.resolve_topic_name(f'{cam.config.output_prefix}/image')
+        # -- scale anchoring (ros/reference_inputs.py): per-camera reference inputs --
+        self.references = ReferenceInputs(self, self.config.anchor(), self.cameras,
+                                          self.config.max_input_pixels)
         self.slots: FrameSlots[Tuple[bytes, float]] = FrameSlots([c.name for c in self.cameras])
         self._limits = self.config.frame_limits()
         # compute: the model plus depth masking and cloud packing, per batch.
@@ -264,6 +268,7 @@ class DepthNode(LifecycleNode):
                 cam.restart()
                 for kind in ('image', 'camera_info'):
                     self._subscribe(cam, kind, self._wanted_reliability(cam, kind))
+            self.references.start(matching_reliability)  # scale anchoring: off = nothing
             if self.config.input_qos == 'auto':  # fixed QoS: nothing to re-check
                 self._qos_timer = self.create_timer(QOS_RECHECK_S, self._check_qos)
                 self._qos_wake = self.create_guard_condition(self._check_qos)
@@ -299,6 +304,7 @@ class DepthNode(LifecycleNode):
             for sub, _ in self._subs.values():
                 self.destroy_subscription(sub)
             self._subs = {}
+            self.references.stop()
         self.slots.close()
         if self._worker is not None:
             self._worker.join(timeout=30.0)
@@ -507,7 +513,9 @@ class DepthNode(LifecycleNode):
             estimator, [item[3] for item in group], cfg.max_range,
             intrs if cfg.publish_points else [None] * len(group), cfg.point_stride,
             cfg.colorize_points, conversions.new_buffer,
-            focal_px=[item[0].focal_px for item in group])
+            focal_px=[item[0].focal_px for item in group],
+            correct=[self.references.corrector(cam.name, msg.header, intrs[i])  # anchoring
+                     for i, (cam, _, msg, _) in enumerate(group)])
         self.compute_ms.add((time.perf_counter() - start) * 1e3)
         with self._batch_lock:  # a new size must not resize the dict under diagnostics
             self.last_batch_size = len(group)
@@ -568,6 +576,7 @@ class DepthNode(LifecycleNode):
         for cam in self.cameras:
             level, message, values = cam.status(self._lifecycle, reason,
                                                 self.slots.dropped[cam.name])
+            level, message = self.references.judge(cam.name, level, message, values)
             statuses.append(_status(f'{base}: depth' + (f' {cam.name}' if cam.name else ''),
                                     level, message, cam.image_topic, values))
         return DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),

@@ -33,13 +33,18 @@ class Reference:
 
     stamp_ns: int
     depth_m: Optional[np.ndarray] = None       # registered depth image (metres, NaN = none)
-    depth_intr: Optional[Intrinsics] = None    # its own intrinsics
+    depth_intr: Optional[Intrinsics] = None    # its own; None = the camera's (same size)
     xyz: Optional[np.ndarray] = None           # (N, 3) points in the camera's optical frame
 
     def project(self, image_intr: Intrinsics, max_points: int) -> anchoring.ReferencePoints:
+        """Place the reference's measurements on the camera image's pixels."""
         if self.depth_m is not None:
-            return anchoring.from_depth_image(self.depth_m, self.depth_intr, image_intr,
-                                              max_points)
+            intr = self.depth_intr
+            if intr is None:
+                if self.depth_m.shape[:2] != (image_intr.height, image_intr.width):
+                    return anchoring.ReferencePoints(*(np.zeros(0, np.float32),) * 3)
+                intr = image_intr
+            return anchoring.from_depth_image(self.depth_m, intr, image_intr, max_points)
         return anchoring.from_points(self.xyz, image_intr, None, max_points)
 
 

@@ -23,11 +23,11 @@ from clip_depth_ros.bags.reader import (BagError, CAMERA_INFO, CameraInfos, COMP
                                         decode_image, IMAGE, stamp_ns, verify_bag)
 from clip_depth_ros.frames import limits as frame_limits
 from clip_depth_ros.frames.geometry import Intrinsics, InvalidIntrinsics
+from clip_depth_ros.frames.pixels import DEPTH_ENCODINGS, depth_to_metres
 from clip_depth_ros.train.datasets.common import associate, DatasetError, split_with_gap
 import numpy as np
 
 LOG = logging.getLogger(__name__)
-DEPTH_ENCODINGS = ('16UC1', 'mono16', '32FC1')
 ALIGN_HINT = ('publish depth registered to the colour camera (RealSense: '
               'align_depth.enable:=true, topic /camera/aligned_depth_to_color/image_raw; '
               'otherwise depth_image_proc/register)')
@@ -64,26 +64,6 @@ class BagIndex:
     pairs: List[BagPair]
     unmatched_colour: List[int] = field(default_factory=list)
     unmatched_depth: List[int] = field(default_factory=list)
-
-
-def depth_to_metres(data, encoding: str, width: int, height: int, step: int,
-                    is_bigendian: bool, mm_scale: float = 1000.0) -> np.ndarray:
-    """16UC1 (value / mm_scale) or 32FC1 buffer -> (H, W) float32 metres, 0 = no measurement."""
-    if encoding not in DEPTH_ENCODINGS:
-        raise ValueError(f'depth encoding {encoding!r} is not one of {", ".join(DEPTH_ENCODINGS)}')
-    itemsize = 4 if encoding == '32FC1' else 2
-    if width <= 0 or height <= 0 or step < width * itemsize or len(data) < step * height:
-        raise ValueError(f'depth buffer of {len(data)} bytes does not hold {width}x{height} '
-                         f'{encoding} with step {step}')
-    rows = np.frombuffer(data, np.uint8, count=step * height).reshape(height, step)
-    kind = ('>' if is_bigendian else '<') + ('f4' if itemsize == 4 else 'u2')
-    values = np.ascontiguousarray(rows[:, :width * itemsize]).view(kind).reshape(height, width)
-    if itemsize == 2:
-        return values.astype(np.float32) / np.float32(mm_scale)
-    depth = values.astype(np.float32)
-    # REP 117: NaN = no return, -Inf = too close, +Inf = too far; none is a measurement.
-    depth[~np.isfinite(depth) | (depth < 0)] = 0.0
-    return depth
 
 
 def list_bags(root: Path, names: Sequence[str] = ()) -> List[Path]:
