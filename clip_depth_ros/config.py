@@ -249,9 +249,9 @@ class AnchorConfig:
     max_points: int = 5000
     min_scale: float = 0.2
     max_scale: float = 5.0
-    # |log(reference / corrected)| above this is an outlier (0.1 = about 10 %).
-    inlier_threshold: float = 0.1
-    min_inlier_fraction: float = 0.3
+    # |log(reference / corrected)| above this is an outlier (0.15 = about 16 %).
+    inlier_threshold: float = 0.15
+    min_inlier_fraction: float = 0.25
     # Reference depths outside this range are not measurements.
     min_range_m: float = 0.05
     max_range_m: float = 100.0

@@ -243,3 +243,39 @@ def test_config_is_strict():
         NodeConfig(anchor_fit='affine')
     assert NodeConfig(anchor_extrinsic=[0, 0, 0, 0, 0, 0, 1]).anchor().extrinsic == \
         (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+
+
+def test_aligned_scores_recover_a_scaled_prediction(gts):
+    from clip_depth_ros.train.alignment import AlignedScores
+    scores = AlignedScores('sparse:0.1', 1e-3, 10.0)
+    rows = []
+    for i, gt in enumerate(gts):
+        pred = noisy_prediction(gt, 1.6, i)
+        scores.add({'name': str(i), 'depth': gt}, pred)
+        rows.append(anchoring.fit_points(pred, anchoring.sample_ground_truth(
+            gt, 'sparse', 0.1, (0, i)), scores.config).correction.scale)
+    m = scores.metrics()
+    assert m['align_fitted'] == 10 and abs(m['align_scale_median'] / 1.6 - 1) < 0.02
+    assert m['aligned_abs_rel'] < 0.06  # the noise's own; unaligned it is ~0.37
+    assert [scores.rows[str(i)]['align_scale'] for i in range(10)] == rows  # same seed rule
+
+
+def test_eval_align_prints_before_and_after(tmp_path, capsys):
+    """clip-depth-eval --align on the shipped frames (a constant baseline: scale recovered)."""
+    import json
+    from clip_depth_ros.cli.eval import main
+    out = tmp_path / 'eval'
+    # A plane-like scene scored against a constant: only the rows option needs few points.
+    assert main(['--baseline', 'median', '--constant-depth-m', '5', '--dataset', 'folder',
+                 '--data-root', str(DATA), '--depth-scale', '5000', '--out', str(out),
+                 '--align', 'rows:24']) == 0
+    text = capsys.readouterr().out
+    assert 'as predicted' in text and 'aligned with --align rows:24' in text
+    m = json.loads((out / 'metrics.json').read_text())
+    assert m['align'] == 'rows:24' and m['align_fitted'] + m['align_not_fitted'] == 10
+    assert 'aligned_abs_rel' in (out / 'per_image.csv').read_text().splitlines()[0]
+    if m['align_fitted']:
+        assert m['aligned_abs_rel'] < m['abs_rel']
+    with pytest.raises(SystemExit):
+        main(['--baseline', 'median', '--dataset', 'folder', '--data-root', str(DATA),
+              '--out', str(out), '--align', 'sparse:0'])

@@ -73,6 +73,14 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     g.add_argument('--tf-fixed-frame', default='',
                    help='with --poses tf: the frame poses are taken in (default: the root)')
     g.add_argument('--temporal-k', type=int, default=1, help='frame offset k (default 1)')
+    g = p.add_argument_group('scale anchoring (metrics before and after, side by side)')
+    g.add_argument('--align', default=None, metavar='SPEC',
+                   help='also score each prediction anchored to a sparse reference sampled '
+                   'from its ground truth, as the node anchors to a range sensor: sparse:P = '
+                   'P %% of the valid pixels (e.g. sparse:1), rows:N = the pixels of N evenly '
+                   'spaced rows (a lidar)')
+    g.add_argument('--align-seed', type=int, default=0,
+                   help='seed of the sparse:P sample (each frame draws with (seed, index))')
     p.add_argument('--crop', choices=('none', 'eigen', 'garg'), default=None,
                    help='override the dataset protocol crop')
     p.add_argument('--flip', action='store_true', help='average with the flipped prediction')
@@ -87,6 +95,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         p.error('--temporal-k must be >= 1')
     if not 0 <= args.val_fraction < 1:
         p.error('--val-fraction must be in [0, 1)')
+    if args.align is not None:
+        from clip_depth_ros.frames.anchoring import parse_align_spec
+        try:
+            parse_align_spec(args.align)
+        except ValueError as e:
+            p.error(str(e))
     return args
 
 
@@ -270,8 +284,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if poses is not None:
         from clip_depth_ros.train.temporal import TemporalConsistency
         temporal = TemporalConsistency(poses, args.temporal_k, 1e-3, max_depth, crop)
+    aligned = None
+    if args.align is not None:  # scale anchoring, scored beside the plain prediction
+        from clip_depth_ros.train.alignment import AlignedScores
+        aligned = AlignedScores(args.align, 1e-3, max_depth, crop, args.align_seed)
+    hooks = [h.add for h in (temporal, aligned) if h is not None]
     metrics, rows = evaluate(predict, dataset, 1e-3, max_depth, crop, args.flip, progress=True,
-                             on_prediction=temporal.add if temporal else None)
+                             on_prediction=(lambda item, pred: [h(item, pred) for h in hooks])
+                             if hooks else None)
     fields = ['name', *METRICS]
     if args.baseline == 'median':
         metrics['constant_depth_m'] = predict.depth_m
@@ -280,6 +300,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         fields += list(TEMPORAL_COLUMNS)
         for row in rows:
             row.update(temporal.rows.get(row['name'], {}))
+    if aligned is not None:
+        from clip_depth_ros.train.alignment import ALIGNED_COLUMNS
+        metrics.update(aligned.metrics())
+        fields += list(ALIGNED_COLUMNS)
+        for row in rows:
+            row.update(aligned.rows.get(row['name'], {}))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     with open(args.out / 'per_image.csv', 'w', newline='', encoding='utf-8') as f:
@@ -295,6 +321,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'{what} on {args.dataset} ({len(dataset)} images, crop {crop or "none"}, '
           f'depth 0.001..{max_depth:g} m{", flip" if args.flip else ""})')
     print(format_table(metrics))
+    if aligned is not None:
+        from clip_depth_ros.train.alignment import side_by_side
+        print(side_by_side(metrics))
     written = [args.out / 'metrics.json', args.out / 'per_image.csv'] + ([pairs] if pairs else [])
     print('wrote ' + ', '.join(str(p) for p in written))
     return 0

@@ -102,7 +102,7 @@ SPECS: Dict[str, Spec] = {
                              True, float_range=(1e-3, 1.0)),
     'anchor_max_scale': Spec('Largest scale accepted.', True, float_range=(1.0, 1000.0)),
     'anchor_inlier_threshold': Spec('|log(reference / corrected depth)| above this marks an '
-                                    'outlier (0.1 = about 10 %).', True,
+                                    'outlier (0.15 = about 16 %).', True,
                                     float_range=(1e-3, 5.0)),
     'anchor_min_inlier_fraction': Spec('Smallest fraction of inliers among the valid points '
                                        'for a fit to count.', True, float_range=(0.0, 1.0)),
