@@ -25,6 +25,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from clip_depth_ros.bags.reader import (BagError, CAMERA_INFO, CameraInfos, CLOUD, COMPRESSED,
                                         decode_image, IMAGE, image_namespace, messages, os_reason,
                                         reading, stamp_ns, storage_errors, verify_bag)
+from clip_depth_ros.bags.references import BagReferences
+from clip_depth_ros.config import AnchorConfig
 from clip_depth_ros.frames import geometry
 from clip_depth_ros.frames.limits import DEFAULT_LIMITS, FrameLimits, FrameRejected
 from clip_depth_ros.serving.pipeline import depth_and_cloud
@@ -42,6 +44,8 @@ class BagSummary:
     written: Dict[str, int] = field(default_factory=dict)
     no_camera_info: List[str] = field(default_factory=list)
     seconds: float = 0.0
+    # image topic -> (frames corrected, frames left as predicted) by scale anchoring
+    anchored: Dict[str, Tuple[int, int]] = field(default_factory=dict)
 
     def skip(self, topic: str, kind: str, message: str) -> None:
         self.skipped[topic] = self.skipped.get(topic, 0) + 1
@@ -58,9 +62,14 @@ def process_bag(input_path: Path, output_path: Path, estimator,
                 colorize_points: bool = True, max_range_m: float = 1e9,
                 storage: Optional[str] = None,
                 progress: Optional[Callable[[int], Callable[[], None]]] = None,
-                limits: FrameLimits = DEFAULT_LIMITS, verify: bool = True) -> BagSummary:
+                limits: FrameLimits = DEFAULT_LIMITS, verify: bool = True,
+                reference_topic: str = '', anchor: Optional[AnchorConfig] = None) -> BagSummary:
     """
     Copy `input_path` to `output_path` adding depth, depth camera_info and points.
+
+    With `reference_topic` (a registered depth Image, a PointCloud2 or a LaserScan), each
+    frame's depth is anchored to the reference nearest its stamp, as the node anchors it
+    (`anchor`: the fit, tolerance and smoothing; its mode follows the topic's type).
 
     `estimator` is a DepthEstimator (or anything with `predict`, like OnnxDepthEstimator).
     The input is only ever opened read-only. The output is written inside a fresh directory
@@ -95,6 +104,11 @@ def process_bag(input_path: Path, output_path: Path, estimator,
             plugin = storage or ('mcap' if _is_mcap(input_path) else 'sqlite3')
             plugin_enum = StoragePlugin.MCAP if plugin == 'mcap' else StoragePlugin.SQLITE3
             images = _image_connections(reader, image_topics, input_path)
+            if reference_topic:  # a depth reference is an Image too, but not a camera
+                images = [c for c in images if c.topic != reference_topic]
+                if not images:
+                    raise BagError(f'{input_path}: no image topic besides the reference '
+                                   f'{reference_topic}')
             infos = _read_camera_infos(reader, typestore, images, input_path)
             for conn in images:
                 if not _has_info(infos, conn):
@@ -107,15 +121,31 @@ def process_bag(input_path: Path, output_path: Path, estimator,
                       for c in reader.connections}
             outputs = _add_outputs(out, typestore, images, points, infos)
             tick = progress(sum(c.msgcount for c in images)) if progress else None
-            for conn, timestamp, raw in messages(reader, input_path):
-                out.write(copies[conn.id], timestamp, raw)
-                if conn.id not in outputs:
-                    continue
+            refs = None
+            if reference_topic:  # scale anchoring: frames wait for their reference's turn
+                refs = BagReferences(reader, typestore, reference_topic, anchor or
+                                     AnchorConfig(), [c.topic for c in images], input_path,
+                                     limits.max_pixels)
+
+            def run(conn, timestamp, raw) -> None:
                 _process_image(typestore, out, outputs[conn.id], conn, timestamp, raw,
                                infos, estimator, points, colorize_points, max_range_m,
-                               summary, limits)
+                               summary, limits, refs)
                 if tick:
                     tick()
+            for conn, timestamp, raw in messages(reader, input_path):
+                out.write(copies[conn.id], timestamp, raw)
+                if refs is not None and refs.is_reference(conn):
+                    for item in refs.add(conn, raw):
+                        run(*item)
+                if conn.id not in outputs:
+                    continue
+                if refs is None or refs.ready(conn, raw, timestamp):
+                    run(conn, timestamp, raw)
+            for item in refs.drain() if refs is not None else ():
+                run(*item)
+            if refs is not None:
+                summary.anchored = refs.counts()
             out.close()
         finally:
             reader.close()
@@ -230,7 +260,7 @@ def _add_outputs(out: '_Output', typestore, images, points: bool,
 
 def _process_image(typestore, writer, out, conn, timestamp, raw, infos, estimator,
                    points: bool, colorize: bool, max_range_m: float,
-                   summary: BagSummary, limits: FrameLimits) -> None:
+                   summary: BagSummary, limits: FrameLimits, refs=None) -> None:
     types = typestore.types
     try:
         msg = typestore.deserialize_cdr(raw, conn.msgtype)
@@ -257,7 +287,9 @@ def _process_image(typestore, writer, out, conn, timestamp, raw, infos, estimato
         # scales the depth (intr has the frame's own size: check_image_size passed).
         frame = depth_and_cloud(estimator, rgb, max_range_m, intr if points else None,
                                 colorize=colorize,
-                                focal_px=intr.fx if intr is not None and not points else None)
+                                focal_px=intr.fx if intr is not None and not points else None,
+                                correct=refs.corrector(conn.topic, stamp_ns(header), intr)
+                                if refs is not None else None)
     except (ValueError, RuntimeError) as e:  # the model's, not the bag's: say which frame
         raise BagError(f'{conn.topic} at {timestamp} ns: inference failed: {e}') from e
     depth = frame.depth_m

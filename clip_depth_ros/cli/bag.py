@@ -10,7 +10,7 @@ import signal
 from typing import Optional, Sequence
 
 from clip_depth_ros.cli.common import load_estimator, tool_main, UsageError
-from clip_depth_ros.config import PRECISIONS
+from clip_depth_ros.config import ANCHOR_FITS, AnchorConfig, PRECISIONS
 from clip_depth_ros.frames.limits import FrameLimits
 
 
@@ -34,6 +34,23 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         '%(default)s)')
     p.add_argument('--compressed-formats', nargs='+', default=list(FrameLimits.compressed_formats),
                    metavar='FORMAT', help='compressed formats decoded (default: jpeg png)')
+    g = p.add_argument_group('scale anchoring to a range sensor recorded in the bag')
+    g.add_argument('--reference-topic', default='',
+                   help='anchor each frame\'s depth scale to this topic, as the node does: a '
+                   'depth Image registered to the camera (16UC1 mm or 32FC1 m; its camera_info '
+                   'beside it), a PointCloud2 or a LaserScan; matched by header stamp')
+    g.add_argument('--reference-tolerance-ms', type=float, default=AnchorConfig.tolerance_ms,
+                   help='largest stamp difference of a frame and its reference (default '
+                   '%(default)s)')
+    g.add_argument('--reference-extrinsic', type=float, nargs=7, default=None,
+                   metavar=('TX', 'TY', 'TZ', 'QX', 'QY', 'QZ', 'QW'),
+                   help='points/scan: the sensor in the camera\'s optical frame (maps sensor '
+                   'points into it); default: the points are in the optical frame')
+    g.add_argument('--reference-fit', choices=ANCHOR_FITS, default=AnchorConfig.fit,
+                   help='scale (log depth) or scale_shift (inverse depth)')
+    g.add_argument('--reference-time-constant-s', type=float,
+                   default=AnchorConfig.time_constant_s,
+                   help='smoothing of the scale in stamp time; 0 = per frame')
     return p.parse_args(argv)
 
 
@@ -55,6 +72,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise BagError(f'{args.output}: already exists; refusing to overwrite it')
     try:
         limits = FrameLimits(args.max_pixels, tuple(args.compressed_formats))
+        anchor = AnchorConfig(mode='depth', tolerance_ms=args.reference_tolerance_ms,
+                              fit=args.reference_fit,
+                              time_constant_s=args.reference_time_constant_s,
+                              extrinsic=tuple(args.reference_extrinsic or ()))
     except ValueError as e:
         raise UsageError(str(e)) from e
     verify_bag(args.input)  # before the model loads: a damaged bag fails in a second
@@ -72,7 +93,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                               colorize_points=not args.no_color,
                               max_range_m=args.max_range or estimator.max_depth_m,
                               storage=args.storage, progress=progress, limits=limits,
-                              verify=False)
+                              verify=False, reference_topic=args.reference_topic,
+                              anchor=anchor)
     finally:
         if bar is not None:
             bar.close()
@@ -82,6 +104,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'  {topic}: {count}')
     for (topic, kind), (count, first) in sorted(summary.skip_reasons.items()):
         print(f'  skipped {count} frames on {topic} ({kind}: {first})')
+    for topic, (fixed, left) in sorted(summary.anchored.items()):
+        print(f'  {topic}: {fixed} frames anchored to {args.reference_topic}, {left} left as '
+              'predicted (no reference within the tolerance, or no fit)')
     for topic in summary.no_camera_info:
         print(f'  {topic}: no camera_info, depth only')
     return 0
