@@ -70,7 +70,9 @@ def test_too_few_points_gives_no_correction(gts):
     few = anchoring.ReferencePoints(ref.u[:CFG.min_points - 1], ref.v[:CFG.min_points - 1],
                                     ref.z[:CFG.min_points - 1])
     fit = anchoring.fit_points(gt * 0.5, few, CFG)
-    assert not fit.ok and 'fewer than' in fit.reason
+    assert not fit.ok
+    assert fit.reason == (f'{CFG.min_points - 1} valid reference points, fewer than '
+                          f'{CFG.min_points}')
     assert fit.correction == anchoring.Correction()
     assert not anchoring.fit_points(gt, anchoring.ReferencePoints(
         *(np.zeros(0, np.float32),) * 3), CFG).ok
