@@ -109,10 +109,13 @@ def camera_from_args(args: Any) -> Tuple[Optional[float], Optional[Camera]]:
 def max_range_arg(text: str) -> float:
     """Parse --max-range by the node's rule (> 0 m, inf = no limit); argparse type."""
     try:
-        return check_max_range(float(text), '--max-range')
-    except (ValueError, ConfigError) as e:
-        raise argparse.ArgumentTypeError(str(e) if isinstance(e, ConfigError) else
-                                         f'--max-range: not a number: {text!r}') from e
+        value = float(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f'not a number: {text!r}') from e
+    try:
+        return check_max_range(value, '--max-range')
+    except ConfigError as e:  # argparse names the option itself
+        raise argparse.ArgumentTypeError(str(e).split(': ', 1)[1]) from e
 
 
 def split_debug(argv: Optional[Sequence[str]]) -> tuple:
