@@ -6,9 +6,9 @@
 
 VENV := .venv
 PY := $(VENV)/bin/python
-# The ROS 2 wheels live in the venv; ament_index and DDS are pointed at this machine only.
-# This machine has no network: the demo defaults to the tiny random model. With network,
-# `make demo DEMO_ARGS=` uses ViT-B-16 with the pretrained openai weights.
+# The ROS 2 wheels live in the venv; ament_index looks there, and DDS discovery stays on the
+# local host. The demo defaults to the tiny random-weight model, which needs no download;
+# `make demo DEMO_ARGS=` uses ViT-B-16 with the pretrained openai weights (downloaded once).
 DEMO_ARGS ?= --tiny
 ROS_ENV := AMENT_PREFIX_PATH=$(abspath $(VENV)) ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 
