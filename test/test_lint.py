@@ -10,7 +10,7 @@ import sys
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PY_PATHS = ['clip_depth_ros', 'test', 'launch', 'benchmarks', 'setup.py']
+PY_PATHS = ['clip_depth_ros', 'test', 'launch', 'benchmarks', 'scripts', 'setup.py']
 
 
 def python_files():

@@ -20,7 +20,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('config', type=Path, help='YAML config (e.g. config/train_nyu.yaml)')
     p.add_argument('overrides', nargs='*', metavar='key=value',
-                   help='dotted overrides, e.g. optim.epochs=5 data.root=/data/nyu')
+                   help='dotted overrides, e.g. optim.epochs=5 data.root=datasets/nyu')
     p.add_argument('--print-config', action='store_true',
                    help='print the resolved config and exit')
     return p.parse_args(argv)
