@@ -97,7 +97,7 @@ def all_tools() -> List[Tool]:
 
 
 def parser_of(tool: Tool) -> Optional[argparse.ArgumentParser]:
-    """The tool's parser; None for the commands in NO_PARSER."""
+    """Return the tool's parser; None for the commands in NO_PARSER."""
     if tool.command in NO_PARSER:
         return None
     module = importlib.import_module(tool.module)
@@ -109,13 +109,13 @@ def parser_of(tool: Tool) -> Optional[argparse.ArgumentParser]:
 
 
 def documented_actions(parser: argparse.ArgumentParser) -> List[argparse.Action]:
-    """The arguments `--help` shows: every action but help itself and suppressed ones."""
+    """List the arguments `--help` shows: every action but help and suppressed ones."""
     return [a for a in parser._actions
             if not isinstance(a, argparse._HelpAction) and a.help != argparse.SUPPRESS]
 
 
 def option_names(parser: argparse.ArgumentParser) -> set:
-    """Every option string (`-o`, `--out`) and positional name `--help` shows, plus --help."""
+    """Return every option string (`-o`, `--out`) and positional name, plus --help."""
     names = {'-h', '--help'}
     for action in documented_actions(parser):
         names |= set(action.option_strings) or {action.dest}
@@ -123,7 +123,7 @@ def option_names(parser: argparse.ArgumentParser) -> set:
 
 
 def help_text(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
-    """The help string as --help prints it (%(default)s etc. expanded), on one line."""
+    """Return the help string as --help prints it (%(default)s expanded), on one line."""
     text = action.help or ''
     if '%' in text:
         params = {k: v for k, v in vars(action).items() if v is not argparse.SUPPRESS}
@@ -154,12 +154,12 @@ def cell(text: str) -> str:
 
 
 def invocation(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
-    """`-o OUT, --out OUT`, as the left column of --help."""
+    """Return `-o OUT, --out OUT`, as the left column of --help."""
     return parser._get_formatter()._format_action_invocation(action)
 
 
 def row_name(first_cell: str) -> str:
-    """The name a table row stands for: `--out` of `-o OUT, --out OUT`, `images` of `images`."""
+    """Return the name a row stands for: `--out` of `-o OUT, --out OUT`, `images` of `images`."""
     text = first_cell.strip().strip('`').replace('\\|', '|')
     items = [item.split(' ', 1)[0] for item in text.split(', ')]
     longs = [item for item in items if item.startswith('--')]
@@ -172,7 +172,7 @@ def expected_row_names(tool: Tool) -> List[str]:
 
 
 def table_row_names(body: str) -> List[str]:
-    """First-column names of the table rows of a generated block (header row excluded)."""
+    """Return the first-column names of a generated block's rows (header excluded)."""
     rows = [line for line in body.splitlines() if line.startswith('| `')]
     return [row_name(line.split(' | ')[0][2:]) for line in rows]
 
@@ -261,7 +261,7 @@ def launch_files() -> List[Path]:
 
 
 def _names(tree: ast.Module) -> Dict[str, ast.expr]:
-    """Simple `NAME = value` assignments anywhere in the file, to resolve defaults."""
+    """Collect the `NAME = value` assignments of the file, to resolve defaults."""
     out = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 \
@@ -271,7 +271,7 @@ def _names(tree: ast.Module) -> Dict[str, ast.expr]:
 
 
 def _render(node: Optional[ast.expr], names: Dict[str, ast.expr], depth: int = 0) -> str:
-    """A default value as a user reads it: text, or $(find-pkg-share PKG)/dir/file."""
+    """Render a default as a user reads it: text, or $(find-pkg-share PKG)/dir/file."""
     if node is None:
         return ''
     if isinstance(node, ast.Name) and node.id in names and depth < 5:
@@ -288,7 +288,7 @@ def _render(node: Optional[ast.expr], names: Dict[str, ast.expr], depth: int = 0
 
 
 def _text(node: Optional[ast.expr]) -> str:
-    """A description: string constants, implicitly concatenated or joined with +."""
+    """Read a description: string constants, implicitly concatenated or joined with +."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
@@ -342,7 +342,7 @@ def launch_block(path: Path) -> str:
 # --- pages -----------------------------------------------------------------------------------
 
 def expected_blocks() -> Dict[str, str]:
-    """Every generated block, by key, in a stable order."""
+    """Return every generated block, by key, in a stable order."""
     blocks = {}
     for tool in all_tools():
         if tool.command in NO_PARSER:
@@ -359,7 +359,7 @@ def pages() -> List[Path]:
 
 
 def render_pages(blocks: Dict[str, str]) -> Tuple[Dict[Path, str], List[str]]:
-    """New text of every page, and notes on blocks added or removed."""
+    """Return the new text of every page, and notes on blocks added or removed."""
     notes: List[str] = []
     texts = {p: p.read_text() for p in pages()}
     placed = set()
