@@ -3,6 +3,7 @@
 #
 # make demo   set up .venv if needed, then run the built-in demo (the main job)
 # make test   set up .venv if needed, then run the whole test suite
+# make docs   regenerate the option, parameter and launch-argument tables in docs/
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -28,3 +29,9 @@ lint: setup
 
 clean:
 	rm -rf build install log demo_out .pytest_cache
+
+# Reference tables in docs/*.md (options, node parameters, launch arguments) and
+# config/depth.yaml, generated from the code; test/test_docs.py fails when they are stale.
+.PHONY: docs
+docs: setup
+	$(ROS_ENV) $(PY) scripts/gen_docs.py
