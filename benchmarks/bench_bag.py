@@ -53,9 +53,9 @@ def write_input_bag(path: Path, frames: int) -> None:
 
 
 def main() -> None:
-    from clip_depth_ros.bag_depth import process_bag
-    from clip_depth_ros.inference import DepthEstimator
-    from clip_depth_ros.tools.init_checkpoint import main as init_main
+    from clip_depth_ros.bags.depth_writer import process_bag
+    from clip_depth_ros.engine.inference import DepthEstimator
+    from clip_depth_ros.cli.init import main as init_main
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('--backbone', nargs='+', default=['ViT-T-16-test', 'ViT-B-16'])
     p.add_argument('--frames', type=int, default=10)

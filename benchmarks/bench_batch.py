@@ -31,7 +31,7 @@ def main() -> None:
     p.add_argument('--profile', type=int, default=0, help='profile bf16 at this batch size')
     args = p.parse_args()
     from clip_depth_ros.config import InferenceConfig, ModelConfig
-    from clip_depth_ros.inference import DepthEstimator
+    from clip_depth_ros.engine.inference import DepthEstimator
     from clip_depth_ros.models import build_model
     torch.manual_seed(0)
     model = build_model(ModelConfig(backbone=args.backbone, pretrained=None), None)

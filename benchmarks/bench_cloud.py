@@ -20,7 +20,7 @@ from common import table, time_ms, write_json  # noqa: E402, I100
 
 
 def main() -> None:
-    from clip_depth_ros import geometry
+    from clip_depth_ros.frames import geometry
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('--size', default='480x640')
     p.add_argument('--repeat', type=int, default=50)

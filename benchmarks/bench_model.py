@@ -35,7 +35,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / 'clip_depth_ros' / 'data' / '
 def our_estimators(backbone: str, device: str, precisions):
     """One model (seed 0), one DepthEstimator per precision; they share the weights."""
     from clip_depth_ros.config import InferenceConfig, ModelConfig
-    from clip_depth_ros.inference import DepthEstimator
+    from clip_depth_ros.engine.inference import DepthEstimator
     from clip_depth_ros.models import build_model
     torch.manual_seed(0)
     model = build_model(ModelConfig(backbone=backbone, pretrained=None), None)
@@ -131,7 +131,7 @@ def main() -> None:
         entry['network_input'] = list(net)
         x = torch.zeros(1, 3, *net, device=ours['fp32'].device)
         with torch.inference_mode():
-            entry['ours_flops'] = count_flops(lambda: model.logits(x, ours['fp32']._query))
+            entry['ours_flops'] = count_flops(lambda: model.logits(x, model.query()))
         median = {k: v['median_ms'] for k, v in entry.items() if isinstance(v, dict)}
         for prec in PRECISIONS:
             if peer is not None:
@@ -150,7 +150,7 @@ def main() -> None:
                         **t, 'frames_per_s': batch / (t['median_ms'] / 1e3),
                         'peak_memory_gib': torch.cuda.max_memory_allocated() / 2**30}
         if not args.no_onnx and args.device == 'cpu':
-            from clip_depth_ros.export import export_onnx, OnnxDepthEstimator
+            from clip_depth_ros.engine.onnx import export_onnx, OnnxDepthEstimator
             path = tmp / f'{key}.onnx'
             export_onnx(model, h, w, path)
             model.to(ours['fp32'].device)

@@ -44,7 +44,7 @@ CAMERA_COUNTS = (1, 2, 4)
 
 
 def make_checkpoint(backbone: str, tmp: Path) -> Path:
-    from clip_depth_ros.tools.init_checkpoint import main as init_main
+    from clip_depth_ros.cli.init import main as init_main
     out = tmp / f'ckpt_{backbone}'
     assert init_main(['--backbone', backbone, '--out', str(out)]) == 0
     return out
@@ -172,7 +172,7 @@ def in_process(checkpoint: Path, rgb, frames: int, wait_s: float):
                      for name in ('wait', 'compute', 'publish')}
         inference['bare_predict'] = statistics.median(bare[2:])
     finally:
-        node._stop_inputs()
+        node.stop_inputs()
         ex.shutdown(timeout_sec=5)
         rclpy.try_shutdown(context=ctx)
     return depth, cloud, lost, inference
@@ -358,7 +358,7 @@ def threads_phase(checkpoint: Path, rgb, frames: int, wait_s: float, flood_s: fl
     falls on both; the first two idle frames of each round (warm-up) are not counted.
     """
     import rclpy
-    from clip_depth_ros.health import LatencyStats
+    from clip_depth_ros.serving.health import LatencyStats
 
     class Counting(LatencyStats):
         """Every compute time, in order."""
@@ -408,7 +408,7 @@ def threads_phase(checkpoint: Path, rgb, frames: int, wait_s: float, flood_s: fl
         if camera is not None:
             camera.terminate()
             camera.wait(30)
-        node._stop_inputs()
+        node.stop_inputs()
         ex.shutdown(timeout_sec=5)
         rclpy.try_shutdown(context=ctx)
 
@@ -621,7 +621,7 @@ def main() -> None:
         checkpoint = make_checkpoint(args.backbone, tmp)
         import torch
         from clip_depth_ros.config import NodeConfig
-        from clip_depth_ros.inference import DepthEstimator
+        from clip_depth_ros.engine.inference import DepthEstimator
         estimator = DepthEstimator.from_checkpoint(checkpoint, device='cpu')
         all_threads = torch.get_num_threads()
         bare_all = time_ms(lambda: estimator.predict(rgb), repeat=args.frames)['median_ms']

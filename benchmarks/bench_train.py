@@ -23,7 +23,7 @@ from common import time_interleaved, write_json  # noqa: E402, I100
 def main() -> None:
     from clip_depth_ros.config import ModelConfig
     from clip_depth_ros.models import build_model
-    from clip_depth_ros.precision import AUTOCAST_DTYPES, resolve_precision
+    from clip_depth_ros.engine.precision import AUTOCAST_DTYPES, resolve_precision
     from clip_depth_ros.train.config import OptimConfig
     from clip_depth_ros.train.engine import build_optimizer
     from clip_depth_ros.train.losses import silog_loss

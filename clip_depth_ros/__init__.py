@@ -10,7 +10,7 @@ __all__ = ['DepthEstimator', 'ModelConfig', 'InferenceConfig', '__version__']
 def __getattr__(name: str):
     # Lazy: `import clip_depth_ros` stays cheap for tools that only need the config.
     if name == 'DepthEstimator':
-        from clip_depth_ros.inference import DepthEstimator
+        from clip_depth_ros.engine.inference import DepthEstimator
         return DepthEstimator
     if name in ('ModelConfig', 'InferenceConfig'):
         from clip_depth_ros import config

@@ -92,6 +92,41 @@ NYU_FOCAL_PX = 518.8579
 DEFAULT_CANONICAL_FOCAL_PX = 376.1720
 
 
+# Formats whose header can be read; only these may ever be passed to a decoder.
+READABLE_FORMATS = ('jpeg', 'png', 'bmp', 'webp')
+_ALIASES = {'jpg': 'jpeg', 'jpe': 'jpeg', 'tif': 'tiff', 'dib': 'bmp'}
+KNOWN_FORMATS = READABLE_FORMATS + ('tiff', 'gif', 'jp2', 'exr', 'pnm', 'hdr')
+
+
+def normalise_format(name: str) -> str:
+    """Lower-case a format name and map its aliases (jpg -> jpeg)."""
+    name = name.strip().lower()
+    return _ALIASES.get(name, name)
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameLimits:
+    """The most a single frame may cost, and which compressed formats are decoded at all."""
+
+    # 4096 x 4096: above any camera the model is meant for, far below a decompression bomb.
+    max_pixels: int = 16_777_216
+    compressed_formats: Tuple[str, ...] = ('jpeg', 'png')
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) \
+                or self.max_pixels < 1:
+            raise ConfigError(f'max_pixels: must be a positive integer, got {self.max_pixels!r}')
+        if isinstance(self.compressed_formats, str):
+            raise ConfigError('compressed_formats: must be a list of format names')
+        formats = tuple(normalise_format(str(f)) for f in self.compressed_formats)
+        bad = [f for f in formats if f not in READABLE_FORMATS]
+        if bad or not formats:
+            raise ConfigError(f'compressed_formats: each must be one of {READABLE_FORMATS} '
+                              f'(formats whose header can be checked), got '
+                              f'{list(self.compressed_formats)!r}')
+        object.__setattr__(self, 'compressed_formats', formats)
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild a ClipDepth model; stored with every checkpoint."""
@@ -251,7 +286,6 @@ class NodeConfig:
 
     def frame_limits(self):
         """Build the FrameLimits these parameters give (checked there, raising ConfigError)."""
-        from clip_depth_ros.frame_limits import FrameLimits  # imports this module
         return FrameLimits(max_pixels=self.max_input_pixels,
                            compressed_formats=self.compressed_formats)
 

@@ -10,8 +10,8 @@ record:=true writes a new MCAP bag per run (clip_depth_YYYY_MM_DD-HH_MM_SS, or b
 
 import datetime
 
-from clip_depth_ros.launch_support import (bag_directory, input_remappings, record_command,
-                                           recorded_topics)
+from clip_depth_ros.ros.launch_support import (bag_directory, input_remappings, record_command,
+                                               recorded_topics)
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.actions import SetEnvironmentVariable

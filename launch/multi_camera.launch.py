@@ -11,8 +11,8 @@ instead of a file uses the default topics NAME/image and NAME/camera_info. isola
 one single-camera node (depth.launch.py) per camera, each in its own process.
 """
 
-from clip_depth_ros.launch_support import (cameras_from_names, isolated_launch_arguments,
-                                           load_cameras, shared_node_parameters)
+from clip_depth_ros.ros.launch_support import (cameras_from_names, isolated_launch_arguments,
+                                               load_cameras, shared_node_parameters)
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
 from launch.actions import SetEnvironmentVariable

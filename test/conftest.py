@@ -21,7 +21,7 @@ TINY = 'ViT-T-16-test'
 @pytest.fixture(scope='session')
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """Build an untrained ViT-T-16-test checkpoint, its random CLIP weights saved beside it."""
-    from clip_depth_ros.tools.init_checkpoint import main
+    from clip_depth_ros.cli.init import main
     out = tmp_path_factory.mktemp('ckpt') / 'tiny'
     assert main(['--backbone', TINY, '--out', str(out), '--seed', '1']) == 0
     return out
@@ -29,7 +29,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope='session')
 def tiny_estimator(tiny_checkpoint):
-    from clip_depth_ros.inference import DepthEstimator
+    from clip_depth_ros.engine.inference import DepthEstimator
     return DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu')
 
 
@@ -42,7 +42,7 @@ def sample_paths():
 
 @pytest.fixture(scope='session')
 def sample_rgb() -> np.ndarray:
-    from clip_depth_ros.image_io import read_rgb
+    from clip_depth_ros.frames.image_io import read_rgb
     return read_rgb(sample_paths()[0])
 
 

@@ -7,11 +7,11 @@ import json
 import logging
 from pathlib import Path
 
-from clip_depth_ros.tools.rgbd_bag import COLOR, COLOR_INFO, DEPTH, RgbdFrame, write_rgbd_bag
+from clip_depth_ros.cli.rgbd_bag import COLOR, COLOR_INFO, DEPTH, RgbdFrame, write_rgbd_bag
 from clip_depth_ros.train import datasets as ds
-from clip_depth_ros.train.bag_dataset import (BagTopics, build_bag_datasets, depth_to_metres,
-                                              index_bag)
 from clip_depth_ros.train.config import load_config
+from clip_depth_ros.train.datasets.bag import (BagTopics, build_bag_datasets, depth_to_metres,
+                                               index_bag)
 import cv2
 import numpy as np
 import pytest
@@ -219,7 +219,7 @@ def test_training_from_a_bag_lists_its_pairs(tmp_path, tum):
 
 
 def test_eval_cli_on_a_bag_and_its_one_line_errors(tmp_path, tum, tiny_checkpoint, capsys):
-    from clip_depth_ros.train.eval_cli import main
+    from clip_depth_ros.cli.eval import main
     bag = write_rgbd_bag(tmp_path / 'ok', frames(tum)[:4], CAMERA)
     assert main(['--checkpoint', str(tiny_checkpoint), '--dataset', 'bag', '--data-root',
                  str(bag), '--subset', 'val', '--val-fraction', '0.5', '--out',
@@ -241,8 +241,8 @@ def test_eval_cli_on_a_bag_and_its_one_line_errors(tmp_path, tum, tiny_checkpoin
 def test_eval_takes_the_focal_length_from_camera_info_or_the_option(tmp_path, tum,
                                                                     tiny_checkpoint):
     """Ground truth = the model's own depth for fx 517.3: 0 error with camera_info's fx."""
-    from clip_depth_ros.inference import DepthEstimator
-    from clip_depth_ros.train.eval_cli import main
+    from clip_depth_ros.engine.inference import DepthEstimator
+    from clip_depth_ros.cli.eval import main
     estimator = DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu', precision='fp32')
     fr = frames(tum)[:1]
     for f in fr:

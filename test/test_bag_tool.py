@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from clip_depth_ros.bag_depth import BagError, image_namespace, process_bag, verify_bag
+from clip_depth_ros.bags.depth_writer import BagError, image_namespace, process_bag, verify_bag
 import cv2
 import numpy as np
 import pytest
@@ -326,7 +326,7 @@ def test_output_data_file_has_the_final_name(tmp_path, tiny_estimator):
 
 def test_binning_and_roi_give_the_node_s_cloud(tmp_path, tiny_estimator):
     """A 160x120 calibration, ROI 128x96 at (16, 12), binning 2: the 64x48 frames' cloud."""
-    from clip_depth_ros import geometry
+    from clip_depth_ros.frames import geometry
     from sensor_msgs.msg import CameraInfo
     camera = {'height': 2 * H + 24, 'width': 2 * W + 32, 'binning_x': 2, 'binning_y': 2,
               'roi': (16, 12, 2 * W, 2 * H),

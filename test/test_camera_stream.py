@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """The node's plain-Python parts: per-camera slots and health, intrinsics, REP 117 masks."""
 
-from clip_depth_ros import geometry
-from clip_depth_ros.camera_stream import (CameraStream, ERROR, FrequencyCheck,
-                                          model_health, OK, WARN)
 from clip_depth_ros.config import CameraConfig, ConfigError, NodeConfig
-from clip_depth_ros.frame_slot import FrameSlots
+from clip_depth_ros.frames import geometry
+from clip_depth_ros.serving.camera_stream import (CameraStream, ERROR, FrequencyCheck,
+                                                  model_health, OK, WARN)
+from clip_depth_ros.serving.frame_slot import FrameSlots
 import numpy as np
 import pytest
 import torch
@@ -125,7 +125,7 @@ def test_frames_wait_for_a_coming_camera_info_then_take_the_canonical_camera():
 
 
 def test_model_health_follows_configure_and_problems():
-    from clip_depth_ros.health import ProblemLog
+    from clip_depth_ros.serving.health import ProblemLog
     assert model_health(False, 'unconfigured', reason='waiting for configure') == (
         WARN, 'unconfigured: waiting for configure')
     assert model_health(False, 'unconfigured', 'cannot load checkpoint x', 'waiting') == (

@@ -5,12 +5,12 @@
 import json
 import shutil
 
-from clip_depth_ros.checkpoint import (CheckpointError, CLIP_WEIGHTS_FILE, CONFIG_FILE,
-                                       load_checkpoint, WEIGHTS_FILE)
+from clip_depth_ros.cli.init import main as init_main
 from clip_depth_ros.config import ModelConfig
-from clip_depth_ros.inference import DepthEstimator
+from clip_depth_ros.engine.checkpoint import (CheckpointError, CLIP_WEIGHTS_FILE, CONFIG_FILE,
+                                              load_checkpoint, WEIGHTS_FILE)
+from clip_depth_ros.engine.inference import DepthEstimator
 from clip_depth_ros.models.backbone import BackboneError, create_clip, save_clip_weights
-from clip_depth_ros.tools.init_checkpoint import main as init_main
 import numpy as np
 import pytest
 from safetensors.torch import load_file, save_file
@@ -202,7 +202,7 @@ def test_bad_config_fields_are_refused_naming_file_and_field(
 
 
 def test_format_version_is_2_and_records_the_new_fields(tiny_checkpoint):
-    from clip_depth_ros.checkpoint import FORMAT_VERSION
+    from clip_depth_ros.engine.checkpoint import FORMAT_VERSION
     meta = json.loads((tiny_checkpoint / CONFIG_FILE).read_text())
     assert FORMAT_VERSION == 2 and meta['format_version'] == 2
     assert meta['model']['canonical_focal_px'] == pytest.approx(376.172)
@@ -224,7 +224,7 @@ def test_version_1_checkpoints_load_as_legacy_without_focal_conversion(tiny_chec
     np.testing.assert_array_equal(a, legacy.predict(sample_rgb, focal_px=600.0))
     np.testing.assert_array_equal(a, current.predict(sample_rgb))  # as before: no conversion
     # Saved again, a migrated checkpoint states it: canonical_focal_px null, format 2.
-    from clip_depth_ros.checkpoint import read_config, save_checkpoint
+    from clip_depth_ros.engine.checkpoint import read_config, save_checkpoint
     again = save_checkpoint(tmp_path / 'again', legacy.model.config,
                             legacy.model.trainable_state_dict())
     meta = json.loads((again / CONFIG_FILE).read_text())

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Pure-Python core: pixel decoding, geometry, cloud packing, health."""
 
-from clip_depth_ros import geometry, pixels
-from clip_depth_ros.health import ProblemLog, RateMeter
+from clip_depth_ros.frames import geometry
+from clip_depth_ros.frames import pixels
+from clip_depth_ros.serving.health import ProblemLog, RateMeter
 import numpy as np
 import pytest
 
@@ -156,8 +157,8 @@ def test_pipeline_on_cuda_matches_cpu(tiny_checkpoint):
     torch = pytest.importorskip('torch')
     if not torch.cuda.is_available():
         pytest.skip('no CUDA device')
-    from clip_depth_ros.inference import DepthEstimator
-    from clip_depth_ros.pipeline import depth_and_cloud
+    from clip_depth_ros.engine.inference import DepthEstimator
+    from clip_depth_ros.serving.pipeline import depth_and_cloud
     rgb = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     intr = geometry.Intrinsics(fx=50.0, fy=50.0, cx=32.0, cy=24.0, width=64, height=48)
     cpu = depth_and_cloud(DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu'),
@@ -172,7 +173,7 @@ def test_pipeline_on_cuda_matches_cpu(tiny_checkpoint):
 def test_device_path_gives_the_same_frame_as_the_numpy_path(tiny_estimator):
     """The GPU code path, run on CPU tensors: same depth and the same cloud bytes."""
     import torch
-    from clip_depth_ros import pipeline
+    from clip_depth_ros.serving import pipeline
     rgb = np.random.default_rng(5).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     intr = geometry.Intrinsics(fx=50.0, fy=51.0, cx=31.5, cy=23.5, width=64, height=48)
     for stride, colorize in ((1, True), (3, False)):
@@ -191,7 +192,7 @@ def test_device_path_gives_the_same_frame_as_the_numpy_path(tiny_estimator):
 
 def test_pipeline_takes_the_focal_length_from_the_intrinsics(tiny_estimator):
     """camera_info's fx scales the depth (canonical camera -> this one), cloud and all."""
-    from clip_depth_ros.pipeline import depth_and_cloud
+    from clip_depth_ros.serving.pipeline import depth_and_cloud
     rgb = np.random.default_rng(7).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     near = geometry.Intrinsics(fx=50.0, fy=50.0, cx=31.5, cy=23.5, width=64, height=48)
     far = geometry.Intrinsics(fx=100.0, fy=100.0, cx=31.5, cy=23.5, width=64, height=48)

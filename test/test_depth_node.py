@@ -5,7 +5,7 @@
 import itertools
 import time
 
-from clip_depth_ros import geometry
+from clip_depth_ros.frames import geometry
 from clip_depth_ros.ros import conversions
 from clip_depth_ros.ros.depth_node import DepthNode
 import cv2
@@ -88,9 +88,9 @@ class Rig:
 
     def send_info(self, info):
         self.info_pub.publish(info)
-        wait_for(lambda: self.node._camera_info is not None
-                 and list(self.node._camera_info.p) == list(info.p)
-                 and self.node._camera_info.width == info.width, what='camera_info')
+        wait_for(lambda: self.node.camera_info is not None
+                 and list(self.node.camera_info.p) == list(info.p)
+                 and self.node.camera_info.width == info.width, what='camera_info')
 
     def send(self, msg, bucket=None, timeout=30.0):
         """Publish one frame and return the depth Image published for it."""
@@ -117,7 +117,7 @@ class Rig:
         return found[0]
 
     def close(self):
-        self.node._stop_inputs()
+        self.node.stop_inputs()
         self.graph.close()
 
 

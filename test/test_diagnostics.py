@@ -137,7 +137,7 @@ def test_output_silence_while_frames_arrive_is_reported(tiny_checkpoint):
         values = {kv.key: kv.value for kv in st.values}
         assert int(values['frames_received']) > 0 and values['frames_published'] == '0'
         assert any(k.startswith('problem.image.') for k in values)
-        node._stop_inputs()
+        node.stop_inputs()
     finally:
         graph.close()
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from clip_depth_ros.export import OnnxDepthEstimator
+from clip_depth_ros.engine.onnx import OnnxDepthEstimator
 import numpy as np
 import pytest
 
@@ -26,7 +26,7 @@ def onnx_model(tiny_checkpoint, tmp_path_factory):
 
 def test_onnxruntime_matches_pytorch_end_to_end(onnx_model, tiny_checkpoint, sample_rgb):
     """Same post-processing in both engines: only the graph's arithmetic differs (<= 1e-4)."""
-    from clip_depth_ros.inference import DepthEstimator
+    from clip_depth_ros.engine.inference import DepthEstimator
     ort = OnnxDepthEstimator(onnx_model)
     assert ort.network_size == (352, 464)
     torch_engine = DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu',
@@ -52,7 +52,7 @@ def test_not_our_onnx_is_named(tmp_path):
 
 
 def test_bag_with_onnx_engine_names_the_frame_it_cannot_run(onnx_model, tmp_path):
-    from clip_depth_ros.bag_depth import BagError, process_bag
+    from clip_depth_ros.bags.depth_writer import BagError, process_bag
     from test_bag_tool import write_bag
     src = write_bag(tmp_path / 'in', n=2)  # 64x48 frames; the model was exported for 640x480
     with pytest.raises(BagError, match=r'/cam/color/image_raw at \d+ ns: inference failed: '

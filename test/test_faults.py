@@ -3,12 +3,12 @@
 """Hostile input without ROS: frame limits before decoding, throttled problem reports."""
 
 from bombs import jpeg_bomb, png_bomb, png_header_only
-from clip_depth_ros import pixels
 from clip_depth_ros.config import ConfigError
-from clip_depth_ros.frame_limits import (check_compressed, declared_format, FrameLimits,
-                                         FrameRejected, read_header)
-from clip_depth_ros.health import MESSAGE_CHARS, ProblemLog
-from clip_depth_ros.image_io import ImageReadError, read_depth_png, read_rgb
+from clip_depth_ros.frames import pixels
+from clip_depth_ros.frames.image_io import ImageReadError, read_depth_png, read_rgb
+from clip_depth_ros.frames.limits import (check_compressed, declared_format, FrameLimits,
+                                          FrameRejected, read_header)
+from clip_depth_ros.serving.health import MESSAGE_CHARS, ProblemLog
 import cv2
 import numpy as np
 import pytest
@@ -224,7 +224,7 @@ def _tiny_cfg(out, *extra):
 def _epoch_of(path):
     """Epoch of the checkpoint at `path`, after checking that every file of it loads."""
     import json
-    from clip_depth_ros.checkpoint import read_config, read_tensors
+    from clip_depth_ros.engine.checkpoint import read_config, read_tensors
     from clip_depth_ros.train.run_state import STATE_FILE
     import torch
     read_config(path)
@@ -253,7 +253,7 @@ def _same_tensors(a, b):
 
 def test_checkpoints_load_after_a_kill_at_every_file_operation(tmp_path, monkeypatch):
     import shutil
-    from clip_depth_ros.inference import DepthEstimator
+    from clip_depth_ros.engine.inference import DepthEstimator
     from clip_depth_ros.train import engine, run_state
 
     import random

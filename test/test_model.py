@@ -3,8 +3,8 @@
 """The CLIP2Depth model on a real (tiny, random-weight) open_clip ViT."""
 
 from clip_depth_ros.config import ConfigError, ModelConfig
+from clip_depth_ros.engine.transforms import network_size
 from clip_depth_ros.models import build_model
-from clip_depth_ros.transforms import network_size
 import numpy as np
 import pytest
 import torch
@@ -159,7 +159,7 @@ def test_input_rule_never_exceeds_the_cap_and_keeps_aspect():
 @pytest.mark.parametrize('shape,message', [((1, 32), 'too small'), ((10, 640), 'aspect ratio'),
                                            ((640, 10), 'aspect ratio'), ((7, 7), 'too small')])
 def test_absurd_frames_get_one_clear_error(tiny_estimator, shape, message):
-    from clip_depth_ros.transforms import FrameSizeError
+    from clip_depth_ros.engine.transforms import FrameSizeError
     with pytest.raises(FrameSizeError, match=message) as e:
         tiny_estimator.predict(np.zeros((*shape, 3), np.uint8))
     assert isinstance(e.value, ValueError) and '\n' not in str(e.value)
@@ -176,7 +176,7 @@ def test_large_wide_and_tiny_frames_have_a_bounded_network_input(tiny_estimator,
 def test_cap_is_configurable():
     assert network_size(480, 640, max_tokens=100) == (128, 176)  # 8x11 tokens
     m = ModelConfig(input_max_tokens=100)
-    from clip_depth_ros.transforms import config_network_size
+    from clip_depth_ros.engine.transforms import config_network_size
     assert config_network_size(m, 16, 480, 640) == (128, 176)
 
 
@@ -255,7 +255,7 @@ def test_estimator_exposes_random_weights_and_precision(tiny_estimator):
 
 
 def test_precision_auto_follows_the_cpu_flags_and_forced_precisions_stay():
-    from clip_depth_ros.precision import cpu_flags, cpu_native_bf16, resolve_precision
+    from clip_depth_ros.engine.precision import cpu_flags, cpu_native_bf16, resolve_precision
     cpu = torch.device('cpu')
     assert cpu_native_bf16(frozenset({'avx2', 'fma'}))[0] is False
     native = bool({'avx512_bf16', 'amx_bf16'} & cpu_flags()) \
@@ -267,7 +267,7 @@ def test_precision_auto_follows_the_cpu_flags_and_forced_precisions_stay():
 
 
 def test_forced_fp32_and_auto_agree_closely(tiny_checkpoint, sample_rgb):
-    from clip_depth_ros.inference import DepthEstimator
+    from clip_depth_ros.engine.inference import DepthEstimator
     fp32 = DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu', precision='fp32')
     auto = DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu', precision='auto')
     assert fp32.precision == 'fp32'
@@ -288,7 +288,7 @@ def test_depthclip_has_the_published_bins_words_template_and_temperature():
 
 def test_depthclip_computes_softmax_of_1000_cosines_and_averages_the_flip():
     import torch.nn.functional as F
-    from clip_depth_ros.inference import DepthClipEstimator
+    from clip_depth_ros.engine.inference import DepthClipEstimator
     torch.manual_seed(0)
     est = DepthClipEstimator(TINY, None, 'cpu')
     m = est.model
@@ -310,7 +310,7 @@ def test_depthclip_computes_softmax_of_1000_cosines_and_averages_the_flip():
 def test_post_processing_is_sigmoid_at_network_scale_then_resize():
     """The one post-processing both engines call: sigmoid and scale first, then the resize."""
     import torch.nn.functional as F
-    from clip_depth_ros.transforms import logits_to_depth
+    from clip_depth_ros.engine.transforms import logits_to_depth
     logits = torch.randn(2, 1, 4, 6) * 3
     out = logits_to_depth(logits, (8, 12), 10.0, 0.5, [1.0, 2.0])
     expected = F.interpolate((10.0 * torch.sigmoid(logits)).clamp_min(0.5)
@@ -358,7 +358,7 @@ def test_image_taps_match_open_clip_blocks_for_a_batch(model, precision):
 def test_batch_of_two_frames_gives_each_frames_own_depth(model, precision):
     """Batching is an execution detail: two different frames in one batch, each as alone."""
     from clip_depth_ros.config import InferenceConfig
-    from clip_depth_ros.inference import DepthEstimator
+    from clip_depth_ros.engine.inference import DepthEstimator
     est = DepthEstimator(model, InferenceConfig(device='cpu', precision=precision))
     rng = np.random.default_rng(3)
     frames = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(2)]

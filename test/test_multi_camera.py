@@ -87,7 +87,7 @@ class MultiRig:
         return found[0]
 
     def close(self):
-        self.node._stop_inputs()
+        self.node.stop_inputs()
         self.graph.close()
 
 

@@ -58,7 +58,7 @@ def test_lifecycle_through_services(tiny_checkpoint):
         assert change(graph, Transition.TRANSITION_CLEANUP)
         assert node.estimator is None
         assert state_of(graph) == State.PRIMARY_STATE_UNCONFIGURED
-        node._stop_inputs()
+        node.stop_inputs()
     finally:
         graph.close()
 
@@ -105,7 +105,7 @@ def test_rclpy_parameters_settable_while_active(tiny_checkpoint):
         assert r.successful and node.config.point_stride == 2
         assert set_parameter(graph, 'use_sim_time', False).successful
         assert state_of(graph) == State.PRIMARY_STATE_ACTIVE
-        node._stop_inputs()
+        node.stop_inputs()
     finally:
         graph.close()
 

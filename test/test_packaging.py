@@ -210,16 +210,17 @@ def test_console_scripts_install_where_ros2_run_looks(tmp_path):
 
 
 def test_launch_files_import_only_what_launch_support_has():
-    from clip_depth_ros import launch_support
+    from clip_depth_ros.ros import launch_support
     for path in LAUNCH_FILES:
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module == 'clip_depth_ros.launch_support':
+            if isinstance(node, ast.ImportFrom) \
+                    and node.module == 'clip_depth_ros.ros.launch_support':
                 missing = [a.name for a in node.names if not hasattr(launch_support, a.name)]
                 assert not missing, (path.name, missing)
 
 
 def test_shipped_cameras_file_is_the_node_parameter_contract():
-    from clip_depth_ros.launch_support import load_cameras, shared_node_parameters
+    from clip_depth_ros.ros.launch_support import load_cameras, shared_node_parameters
     path = REPO / 'config' / 'cameras.yaml'
     cameras = load_cameras(path)
     assert [(c.name, c.image, c.camera_info, c.transport) for c in cameras] == [
@@ -231,7 +232,7 @@ def test_shipped_cameras_file_is_the_node_parameter_contract():
 
 
 def test_camera_names_alone_get_the_default_topics():
-    from clip_depth_ros.launch_support import cameras_from_names, shared_node_parameters
+    from clip_depth_ros.ros.launch_support import cameras_from_names, shared_node_parameters
     for text in ('[front, left]', 'front,left', ' /front/ , left '):
         cameras = cameras_from_names(text)
         assert shared_node_parameters(cameras) == {
@@ -243,8 +244,8 @@ def test_camera_names_alone_get_the_default_topics():
 
 
 def test_isolated_nodes_read_and_publish_the_topics_of_the_shared_node():
-    from clip_depth_ros.launch_support import (Camera, input_remappings,
-                                               isolated_launch_arguments, qualified)
+    from clip_depth_ros.ros.launch_support import (Camera, input_remappings,
+                                                   isolated_launch_arguments, qualified)
     driver = Camera('front', '/front/color/image_raw', '/front/color/camera_info', 'compressed')
     assert isolated_launch_arguments(driver) == {
         'namespace': '/front', 'image': '/front/color/image_raw',
@@ -274,7 +275,7 @@ def test_isolated_nodes_read_and_publish_the_topics_of_the_shared_node():
 ])
 def test_bad_cameras_file_is_one_clear_error(tmp_path, text, error):
     from clip_depth_ros.config import ConfigError
-    from clip_depth_ros.launch_support import load_cameras
+    from clip_depth_ros.ros.launch_support import load_cameras
     path = tmp_path / 'cameras.yaml'
     path.write_text(text)
     if error is None:  # an empty topic means the default
@@ -290,7 +291,7 @@ def test_bad_cameras_file_is_one_clear_error(tmp_path, text, error):
 def test_every_recording_gets_a_new_bag_directory(tmp_path):
     import datetime
     from clip_depth_ros.config import ConfigError
-    from clip_depth_ros.launch_support import bag_directory
+    from clip_depth_ros.ros.launch_support import bag_directory
     now = datetime.datetime(2026, 12, 1, 7, 5, 9)
     taken = set()
     for _ in range(3):  # three runs within the same second: three directories
@@ -305,7 +306,7 @@ def test_every_recording_gets_a_new_bag_directory(tmp_path):
 
 
 def test_record_command_names_topics_with_the_topics_option():
-    from clip_depth_ros.launch_support import record_command, recorded_topics
+    from clip_depth_ros.ros.launch_support import record_command, recorded_topics
     topics = recorded_topics('cam', 'image', '/driver/camera_info')
     assert topics == ['/cam/image', '/driver/camera_info', '/cam/depth/image',
                       '/cam/depth/camera_info', '/cam/depth/points', '/cam/depth/colormap',
@@ -330,7 +331,7 @@ def flattened(params: dict, prefix: str = '') -> dict:
 
 def test_cameras_file_configures_the_real_node(tiny_checkpoint):
     """What multi_camera.launch.py hands the node: every camera's topics, in and out."""
-    from clip_depth_ros.launch_support import load_cameras, shared_node_parameters
+    from clip_depth_ros.ros.launch_support import load_cameras, shared_node_parameters
     from clip_depth_ros.ros.depth_node import DepthNode
     from rclpy.parameter import Parameter
     from ros_harness import Graph, wait_for

@@ -73,7 +73,7 @@ def test_reliable_camera_in_another_process_delivers(tiny_checkpoint):
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        node._stop_inputs()
+        node.stop_inputs()
         graph.close()
 
 
@@ -100,7 +100,7 @@ def test_auto_follows_the_publishers(tiny_checkpoint):
         assert pub.get_subscription_count() >= 1
         values = {kv.key: kv.value for kv in node.diagnostics().status[1].values}
         assert values['input_qos'] == 'reliable'
-        node._stop_inputs()
+        node.stop_inputs()
     finally:
         graph.close()
 
@@ -115,7 +115,7 @@ def test_fixed_qos_is_kept(tiny_checkpoint):
         assert node._qos_timer is None  # a fixed QoS is never re-checked
         node._check_qos()
         assert set(node.input_qos().values()) == {'best_effort'}
-        node._stop_inputs()
+        node.stop_inputs()
     finally:
         graph.close()
 
@@ -133,6 +133,6 @@ def test_output_qos_overrides_are_rclpys(tiny_checkpoint):
         wait_for(lambda: offered('/qos_out/depth/image') and offered('/qos_out/depth/points'))
         assert offered('/qos_out/depth/image') == [ReliabilityPolicy.BEST_EFFORT]
         assert offered('/qos_out/depth/points') == [ReliabilityPolicy.RELIABLE]
-        node._stop_inputs()
+        node.stop_inputs()
     finally:
         graph.close()

@@ -5,7 +5,7 @@
 import csv
 import json
 
-from clip_depth_ros.geometry import Intrinsics
+from clip_depth_ros.frames.geometry import Intrinsics
 from clip_depth_ros.train.datasets import TumDataset
 from clip_depth_ros.train.temporal import (PoseFileError, quaternion_matrix, read_tum_poses,
                                            relative_difference, TemporalConsistency, warp_depth)
@@ -120,7 +120,7 @@ def test_frames_outside_the_trajectory_are_counted(sequence, tmp_path):
 
 
 def test_eval_cli_reports_temporal_consistency(tmp_path, capsys):
-    from clip_depth_ros.train.eval_cli import main
+    from clip_depth_ros.cli.eval import main
     if not (SAMPLES / 'groundtruth.txt').is_file():
         pytest.skip(f'TUM sample frames with poses not found under {SAMPLES}')
     (tmp_path / 'intrinsics.txt').write_text(' '.join(map(str, CAMERA)) + '\n')
@@ -157,9 +157,9 @@ def test_eval_cli_reports_temporal_consistency(tmp_path, capsys):
 
 
 def test_poses_from_tf_in_a_bag_match_the_trajectory_file(tmp_path, capsys):
-    from clip_depth_ros.tools.rgbd_bag import RgbdFrame, write_rgbd_bag
-    from clip_depth_ros.train.bag_dataset import tf_poses
-    from clip_depth_ros.train.eval_cli import main
+    from clip_depth_ros.cli.rgbd_bag import RgbdFrame, write_rgbd_bag
+    from clip_depth_ros.train.datasets.bag import tf_poses
+    from clip_depth_ros.cli.eval import main
     if not (SAMPLES / 'groundtruth.txt').is_file():
         pytest.skip(f'TUM sample frames with poses not found under {SAMPLES}')
     data = TumDataset(SAMPLES)
@@ -182,8 +182,8 @@ def test_poses_from_tf_in_a_bag_match_the_trajectory_file(tmp_path, capsys):
                  '--data-root', str(plain), '--poses', 'tf', '--out', str(tmp_path / 'o')]) == 1
     err = capsys.readouterr().err
     assert str(plain) in err and 'no /tf' in err and len(err.strip().splitlines()) == 1
-    from clip_depth_ros.train.bag_dataset import BagTopics, build_bag_datasets
-    from clip_depth_ros.tools.rgbd_bag import COLOR, COLOR_INFO, DEPTH
+    from clip_depth_ros.train.datasets.bag import BagTopics, build_bag_datasets
+    from clip_depth_ros.cli.rgbd_bag import COLOR, COLOR_INFO, DEPTH
     train, _ = build_bag_datasets(bag, BagTopics(COLOR, DEPTH, COLOR_INFO), val_fraction=0)
     track = tf_poses(train.indexes)   # world -> camera_link -> optical frame, chained
     for stamp in track.stamps_ns:

@@ -56,7 +56,7 @@ def test_infer_names_a_bad_checkpoint(tmp_path):
 
 
 def test_colorize_marks_invalid_black_and_near_warm():
-    from clip_depth_ros.colormap import colorize_depth
+    from clip_depth_ros.frames.colormap import colorize_depth
     depth = np.array([[0.5, 9.5, np.nan]], dtype=np.float32)
     rgb = colorize_depth(depth, 0.0, 10.0)
     assert rgb.dtype == np.uint8 and rgb.shape == (1, 3, 3)

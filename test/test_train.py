@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 from clip_depth_ros.config import ConfigError
-from clip_depth_ros.inference import DepthEstimator
-from clip_depth_ros.precision import resolve_precision
+from clip_depth_ros.engine.inference import DepthEstimator
+from clip_depth_ros.engine.precision import resolve_precision
 from clip_depth_ros.train import datasets as ds
 from clip_depth_ros.train.config import load_config
 from clip_depth_ros.train.engine import fit
@@ -180,7 +180,7 @@ def test_config_yaml_and_overrides(tmp_path):
 
 
 def test_override_values_are_yaml_as_in_the_file(tmp_path, capsys):
-    from clip_depth_ros.train.cli import main as train_main
+    from clip_depth_ros.cli.train import main as train_main
     from clip_depth_ros.train.config import DataConfig
 
     def value(override, path):
@@ -401,7 +401,7 @@ def test_a_training_sample_reaches_the_model_at_the_inference_scale(
         tiny_checkpoint, sample_rgb):
     """Same network size, same per-pixel scale, same pixels: a crop of what inference sees."""
     from clip_depth_ros.train.augment import Augment, prepare_sample
-    from clip_depth_ros.transforms import normalise
+    from clip_depth_ros.engine.transforms import normalise
     estimator = DepthEstimator.from_checkpoint(tiny_checkpoint, device='cpu', precision='fp32')
     backbone = estimator.model.backbone
     inference = capture_network_input(estimator, sample_rgb)
@@ -426,7 +426,7 @@ def test_a_training_sample_reaches_the_model_at_the_inference_scale(
 
 def test_training_crops_of_the_dataset_configs_fit_their_network_input():
     """NYU 480x640 -> 352x464; KITTI KB crops 352x1216 -> 272x944; crops fit inside."""
-    from clip_depth_ros.transforms import config_network_size
+    from clip_depth_ros.engine.transforms import config_network_size
     for name, frame in (('train_nyu.yaml', (480, 640)), ('train_kitti.yaml', (352, 1216)),
                         ('train_tiny.yaml', (480, 640))):
         cfg = load_config(REPO / 'config' / name)
@@ -441,7 +441,7 @@ def test_training_crops_of_the_dataset_configs_fit_their_network_input():
 def test_canonical_depth_round_trip_gives_the_same_metres():
     """Target -> canonical for training; canonical -> metres at inference: the same metres."""
     from clip_depth_ros.train.augment import Augment, prepare_sample
-    from clip_depth_ros.transforms import depth_scale, network_size
+    from clip_depth_ros.engine.transforms import depth_scale, network_size
     rng = np.random.default_rng(0)
     depth = rng.uniform(0.5, 8.0, (480, 640)).astype(np.float32)
     item = {'image': np.zeros((480, 640, 3), np.uint8), 'depth': depth, 'focal': 600.0,

@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Dict, Optional
 
 from clip_depth_ros.config import ModelConfig
+from clip_depth_ros.engine.transforms import logits_to_depth
 from clip_depth_ros.models.backbone import BackboneError, FrozenClip
 from clip_depth_ros.models.decoder import DepthDecoder
 from clip_depth_ros.models.mirror import Mirror
-from clip_depth_ros.transforms import logits_to_depth
 import torch
 from torch import nn
 import torch.nn.functional as F

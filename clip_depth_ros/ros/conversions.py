@@ -13,8 +13,9 @@ import array
 import sys
 from typing import Optional
 
-from clip_depth_ros import geometry, pixels
-from clip_depth_ros.frame_limits import DEFAULT_LIMITS, FrameLimits
+from clip_depth_ros.frames import geometry
+from clip_depth_ros.frames import pixels
+from clip_depth_ros.frames.limits import DEFAULT_LIMITS, FrameLimits
 import numpy as np
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header

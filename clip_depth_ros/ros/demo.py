@@ -18,8 +18,8 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence
 
-from clip_depth_ros.checkpoint import CONFIG_FILE
-from clip_depth_ros.tools.common import tool_main, UsageError
+from clip_depth_ros.cli.common import tool_main, UsageError
+from clip_depth_ros.engine.checkpoint import CONFIG_FILE
 import numpy as np
 
 SAMPLES = Path(__file__).resolve().parent.parent / 'data' / 'tum_fr1_rpy'
@@ -54,7 +54,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 def load_samples(count: int):
     """(stamp, rgb, gt depth metres) for the first `count` shipped frames."""
-    from clip_depth_ros.image_io import read_depth_png, read_rgb
+    from clip_depth_ros.frames.image_io import read_depth_png, read_rgb
     rows = [line.split() for line in (SAMPLES / 'associations.txt').read_text().splitlines()
             if line.strip() and not line.startswith('#')]
     if not rows:
@@ -66,7 +66,7 @@ def load_samples(count: int):
 def prepare_checkpoint(args: argparse.Namespace) -> Path:
     if args.checkpoint:
         return args.checkpoint
-    from clip_depth_ros.tools.init_checkpoint import main as init_main
+    from clip_depth_ros.cli.init import main as init_main
     target = args.out / 'checkpoint'
     if args.tiny:
         rc = init_main(['--backbone', 'ViT-T-16-test', '--out', str(target), '--force'])
@@ -158,8 +158,8 @@ def run_demo(args: argparse.Namespace) -> dict:
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
 
-    from clip_depth_ros.colormap import colorize_depth
-    from clip_depth_ros.image_io import write_rgb_png
+    from clip_depth_ros.frames.colormap import colorize_depth
+    from clip_depth_ros.frames.image_io import write_rgb_png
     from clip_depth_ros.ros import conversions
     from clip_depth_ros.ros.depth_node import DepthNode
 
@@ -202,7 +202,7 @@ def run_demo(args: argparse.Namespace) -> dict:
             stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
             info_pub.publish(camera_info_msg(header, rgb.shape[1], rgb.shape[0]))
             if i == 0:
-                _wait(lambda: node._camera_info is not None, 10.0, 'camera_info')
+                _wait(lambda: node.camera_info is not None, 10.0, 'camera_info')
             sent_at = time.monotonic()
             image_pub.publish(conversions.rgb_to_image(rgb, header))
             _wait(lambda: all(stamp_ns in recorder.arrivals.get(t, {})
@@ -214,7 +214,7 @@ def run_demo(args: argparse.Namespace) -> dict:
                      for t in ('depth/image', 'depth/points')}
         inference = node.compute_ms.summary()
         model = node.estimator.model_name
-        node._stop_inputs()
+        node.stop_inputs()
     finally:
         executor.shutdown(timeout_sec=5.0)
         rclpy.try_shutdown(context=context)

@@ -8,7 +8,7 @@ loads the model, activate subscribes and starts the inference thread, deactivate
 cleanup frees the model. Each camera keeps its newest frame as serialized bytes (a dropped
 frame costs nothing but the copy DDS already made); the inference thread takes the newest
 frames, deserializes and decodes only those, and runs frames of the same size as one batch.
-The per-camera logic lives in `clip_depth_ros.camera_stream`; this module wires topics to it.
+The per-camera logic lives in `serving.camera_stream`; this module wires topics to it.
 """
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from clip_depth_ros.camera_stream import CameraStream, model_health
-from clip_depth_ros.colormap import colorize_depth
 from clip_depth_ros.config import CameraConfig, ConfigError, NodeConfig
-from clip_depth_ros.frame_limits import FrameRejected
-from clip_depth_ros.frame_slot import FrameSlots
-from clip_depth_ros.geometry import Intrinsics
-from clip_depth_ros.health import LatencyStats, ProblemLog, truncate
-from clip_depth_ros.pipeline import depth_and_cloud_batch
+from clip_depth_ros.engine.transforms import FrameSizeError
+from clip_depth_ros.frames.colormap import colorize_depth
+from clip_depth_ros.frames.geometry import Intrinsics
+from clip_depth_ros.frames.limits import FrameRejected
 from clip_depth_ros.ros import conversions
 from clip_depth_ros.ros.parameters import (camera_config, camera_declarations, declarations,
                                            names as parameter_names, value_of)
-from clip_depth_ros.transforms import FrameSizeError
+from clip_depth_ros.serving.camera_stream import CameraStream, model_health
+from clip_depth_ros.serving.frame_slot import FrameSlots
+from clip_depth_ros.serving.health import LatencyStats, ProblemLog, truncate
+from clip_depth_ros.serving.pipeline import depth_and_cloud_batch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
@@ -234,9 +234,9 @@ class DepthNode(LifecycleNode):
     @staticmethod
     def _load_estimator(cfg: NodeConfig):
         if cfg.checkpoint.endswith('.onnx'):
-            from clip_depth_ros.export import OnnxDepthEstimator
+            from clip_depth_ros.engine.onnx import OnnxDepthEstimator
             return OnnxDepthEstimator(cfg.checkpoint)
-        from clip_depth_ros.inference import DepthEstimator
+        from clip_depth_ros.engine.inference import DepthEstimator
         return DepthEstimator.from_checkpoint(cfg.checkpoint, device=cfg.device or None,
                                               precision=cfg.precision,
                                               clip_weights=cfg.clip_weights or None)
@@ -273,7 +273,7 @@ class DepthNode(LifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
-        self._stop_inputs()
+        self.stop_inputs()
         self._lifecycle = 'inactive'
         return super().on_deactivate(state)
 
@@ -283,14 +283,14 @@ class DepthNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
-        self._stop_inputs()
+        self.stop_inputs()
         self._release_model()
         self._lifecycle = 'finalized'
         # Nothing more on /diagnostics: a finalized node has no health to report.
         self.destroy_timer(self._diag_timer)
         return TransitionCallbackReturn.SUCCESS
 
-    def _stop_inputs(self) -> None:
+    def stop_inputs(self) -> None:
         with self._inputs_lock:
             if self._qos_timer is not None:
                 self.destroy_timer(self._qos_timer)
@@ -541,7 +541,7 @@ class DepthNode(LifecycleNode):
 
     # -- the first camera, for callers written for one (demo, benchmarks) -----------------
     @property
-    def _camera_info(self) -> Optional[CameraInfo]:
+    def camera_info(self) -> Optional[CameraInfo]:
         return self.cameras[0].camera_info
 
     @property
@@ -634,7 +634,7 @@ def main(args: Optional[list] = None) -> None:
         # executor's own set-up): that is the stop, not a fault.
     finally:
         if node is not None:
-            node._stop_inputs()
+            node.stop_inputs()
             node.destroy_node()
         rclpy.try_shutdown()
 

@@ -13,8 +13,7 @@ import dataclasses
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from clip_depth_ros.config import CameraConfig, INPUT_QOS, NodeConfig, PRECISIONS, TRANSPORTS
-from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
-                                ParameterType)
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.parameter import Parameter
 
 

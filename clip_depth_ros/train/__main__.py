@@ -2,6 +2,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """python -m clip_depth_ros.train CONFIG [key=value ...]."""
 
-from clip_depth_ros.train.cli import main
+from clip_depth_ros.cli.train import main
 
 raise SystemExit(main())

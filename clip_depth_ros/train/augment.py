@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
-from clip_depth_ros.transforms import network_focal, resize_rgb_array
+from clip_depth_ros.engine.transforms import network_focal, resize_rgb_array
 import cv2
 import numpy as np
 

@@ -19,18 +19,17 @@ import random
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
-from clip_depth_ros.checkpoint import CLIP_WEIGHTS_FILE, save_random_clip_weights
 from clip_depth_ros.config import InferenceConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
-from clip_depth_ros.inference import DepthEstimator
+from clip_depth_ros.engine.checkpoint import CLIP_WEIGHTS_FILE, save_random_clip_weights
+from clip_depth_ros.engine.inference import DepthEstimator
+from clip_depth_ros.engine.precision import AUTOCAST_DTYPES, resolve_precision
+from clip_depth_ros.engine.transforms import config_network_size, describe_input, normalise
 from clip_depth_ros.models import build_model, ClipDepth
-from clip_depth_ros.precision import AUTOCAST_DTYPES, resolve_precision
 from clip_depth_ros.train.augment import Augment, InputRule, prepare_sample
 from clip_depth_ros.train.config import TrainConfig
 from clip_depth_ros.train.losses import silog_loss
 from clip_depth_ros.train.metrics import average, image_errors
-from clip_depth_ros.train.run_state import (load_run, read_history, save_epoch,  # noqa: F401
-                                            save_run, STATE_FILE)
-from clip_depth_ros.transforms import config_network_size, describe_input, normalise
+from clip_depth_ros.train.run_state import load_run, read_history, save_epoch
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -211,7 +210,7 @@ def init_distributed() -> Tuple[int, int, int]:
 
 def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
     """Train per `cfg`; returns the output directory (best/ and last/ checkpoints inside)."""
-    from clip_depth_ros.inference import select_device
+    from clip_depth_ros.engine.inference import select_device
     from clip_depth_ros.train.datasets import build_datasets, write_pairs
 
     rank, world, local_rank = init_distributed()
@@ -343,7 +342,7 @@ def validate(model: ClipDepth, val_set, device: torch.device, cfg: TrainConfig, 
     metrics, _ = evaluate(estimator.predict, val_set, cfg.model.min_depth_m,
                           cfg.model.max_depth_m, crop, announce_input=False)
     if writer is not None:
-        from clip_depth_ros.colormap import colorize_depth
+        from clip_depth_ros.frames.colormap import colorize_depth
         for key in ('abs_rel', 'rmse', 'delta1', 'silog'):
             writer.add_scalar(f'val/{key}', metrics[key], step)
         for i in range(min(cfg.log_images, len(val_set))):

@@ -31,8 +31,8 @@ import shutil
 import tempfile
 from typing import Dict, List, Optional, Sequence
 
-from clip_depth_ros.checkpoint import (atomic_write_bytes, CLIP_WEIGHTS_FILE, read_tensors,
-                                       save_checkpoint, save_random_clip_weights)
+from clip_depth_ros.engine.checkpoint import (atomic_write_bytes, CLIP_WEIGHTS_FILE, read_tensors,
+                                              save_checkpoint, save_random_clip_weights)
 import torch
 
 STATE_FILE = 'training_state.pt'
@@ -118,7 +118,7 @@ def _remove_old_versions(directory: Path, keep: Path) -> None:
 
 def load_run(directory: Path, model, optimizer, scheduler, scaler) -> Dict:
     """Restore everything `save_run` wrote; returns epoch, step and best."""
-    from clip_depth_ros.checkpoint import check_tensors, WEIGHTS_FILE
+    from clip_depth_ros.engine.checkpoint import check_tensors, WEIGHTS_FILE
     directory = Path(directory)
     tensors = read_tensors(directory)
     check_tensors(directory / WEIGHTS_FILE, model.trainable_state_dict(), tensors)

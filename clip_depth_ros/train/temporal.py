@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Deque, Dict, List, Optional, Sequence, Tuple
 
-from clip_depth_ros.geometry import Intrinsics
+from clip_depth_ros.frames.geometry import Intrinsics
 from clip_depth_ros.train.metrics import crop_mask
 import numpy as np
 

@@ -8,19 +8,22 @@ import contextlib
 import logging
 import os
 from typing import List, Optional, Sequence, Tuple, Union
+import weakref
 
-from clip_depth_ros.checkpoint import load_checkpoint
 from clip_depth_ros.config import InferenceConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
+from clip_depth_ros.engine.checkpoint import load_checkpoint
+from clip_depth_ros.engine.precision import AUTOCAST_DTYPES, resolve_precision
+from clip_depth_ros.engine.transforms import (config_network_size, depth_scale, frames_to_device,
+                                              logits_to_depth, normalise)
 from clip_depth_ros.models.clip_depth import ClipDepth
-from clip_depth_ros.precision import AUTOCAST_DTYPES, resolve_precision
-from clip_depth_ros.transforms import (config_network_size, depth_scale, frames_to_device,
-                                       logits_to_depth, normalise)
 import numpy as np
 import torch
 
 _log = logging.getLogger(__name__)
 
 FocalArg = Union[None, float, Sequence[Optional[float]]]
+# Models whose random CLIP weights were already reported (weakly held).
+_WARNED_MODELS: 'weakref.WeakSet' = weakref.WeakSet()
 
 
 def select_device(device: Optional[Union[str, torch.device]]) -> torch.device:
@@ -48,9 +51,9 @@ class DepthEstimator:
         self.random_clip_weights: bool = bool(model.random_clip_weights)
         self.random_clip_weights_message: str = (
             RANDOM_CLIP_WEIGHTS_MESSAGE if self.random_clip_weights else '')
-        if self.random_clip_weights and not getattr(model, '_random_weights_logged', False):
+        if self.random_clip_weights and model not in _WARNED_MODELS:
             _log.warning(RANDOM_CLIP_WEIGHTS_MESSAGE)  # once per model, not per validation
-            model._random_weights_logged = True
+            _WARNED_MODELS.add(model)
         with torch.inference_mode():
             self._query = self.model.query().detach()
         self._logits = self.model.logits

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
-from clip_depth_ros.tools.common import tool_main
+from clip_depth_ros.cli.common import tool_main
 from clip_depth_ros.train.config import DataConfig, DATASETS
 from clip_depth_ros.train.metrics import METRICS, TEMPORAL_COLUMNS
 import numpy as np
@@ -166,7 +166,7 @@ class WithCamera:
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> Dict:
-        from clip_depth_ros.geometry import Intrinsics
+        from clip_depth_ros.frames.geometry import Intrinsics
         item = dict(self.dataset[index])
         h, w = item['image'].shape[:2]
         if self.camera is not None:
@@ -182,7 +182,7 @@ class WithCamera:
 
 def build_predictor(args: argparse.Namespace, dataset=None):
     """Return a function (RGB, focal_px) -> metres and the model's max depth (None: baseline)."""
-    from clip_depth_ros.inference import DepthEstimator
+    from clip_depth_ros.engine.inference import DepthEstimator
     if args.baseline is None:
         if args.checkpoint is None:
             raise ValueError('give --checkpoint DIR or --baseline depthclip|median')
@@ -236,7 +236,7 @@ def constant_predictor(depth_m: float):
 
 def _depthclip_predictor(args: argparse.Namespace):
     """Run DepthCLIP as the original runs it (flip averaging included), through the input rule."""
-    from clip_depth_ros.inference import DepthClipEstimator
+    from clip_depth_ros.engine.inference import DepthClipEstimator
     return DepthClipEstimator(args.backbone, args.pretrained, args.device).predict
 
 
@@ -253,7 +253,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         dataset = WithCamera(dataset, args.focal_px, camera)
     poses = None
     if args.poses == 'tf':
-        from clip_depth_ros.train.bag_dataset import tf_poses
+        from clip_depth_ros.train.datasets.bag import tf_poses
         if args.dataset != 'bag':
             raise ValueError('--poses tf reads /tf from bags: use it with --dataset bag')
         poses = tf_poses(dataset.indexes, args.tf_fixed_frame)

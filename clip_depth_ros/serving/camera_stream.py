@@ -14,8 +14,8 @@ import time
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from clip_depth_ros.config import CameraConfig
-from clip_depth_ros.geometry import Intrinsics, InvalidIntrinsics
-from clip_depth_ros.health import LatencyStats, ProblemLog, RateMeter
+from clip_depth_ros.frames.geometry import Intrinsics, InvalidIntrinsics
+from clip_depth_ros.serving.health import LatencyStats, ProblemLog, RateMeter
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 LEVEL_NAMES = {OK: 'OK', WARN: 'WARN', ERROR: 'ERROR', STALE: 'STALE'}

@@ -18,9 +18,9 @@ import tempfile
 import time
 from typing import Callable, List, Optional, Sequence
 
+from clip_depth_ros.cli.common import load_estimator, tool_main, UsageError
 from clip_depth_ros.config import PRECISIONS
-from clip_depth_ros.frame_limits import FrameLimits
-from clip_depth_ros.tools.common import load_estimator, tool_main, UsageError
+from clip_depth_ros.frames.limits import FrameLimits
 import numpy as np
 
 
@@ -80,7 +80,7 @@ def write_new(path: Path, write: Callable[[Path], None], overwrite: bool) -> Non
 
 @tool_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from clip_depth_ros.image_io import read_rgb, write_rgb_png
+    from clip_depth_ros.frames.image_io import read_rgb, write_rgb_png
 
     args = parse_args(argv)
     try:
@@ -95,7 +95,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                  'replaces outputs of an earlier run)')
     # Fail on a bad file before loading the model.
     frames = [read_rgb(p, limits) for p in args.images]
-    from clip_depth_ros.colormap import colorize_depth
+    from clip_depth_ros.frames.colormap import colorize_depth
     estimator = load_estimator(args.checkpoint, device=args.device, precision=args.precision)
     vmax = args.colormap_max or estimator.max_depth_m
     args.out.mkdir(parents=True, exist_ok=True)

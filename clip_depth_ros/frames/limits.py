@@ -13,16 +13,11 @@ Standard library only.
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 from typing import Optional, Tuple
 
-from clip_depth_ros.config import ConfigError
+from clip_depth_ros.config import FrameLimits, KNOWN_FORMATS, normalise_format
 
-# Formats whose header we can read; only these may ever be passed to a decoder.
-READABLE_FORMATS = ('jpeg', 'png', 'bmp', 'webp')
-_ALIASES = {'jpg': 'jpeg', 'jpe': 'jpeg', 'tif': 'tiff', 'dib': 'bmp'}
-_KNOWN_NAMES = READABLE_FORMATS + ('tiff', 'gif', 'jp2', 'exr', 'pnm', 'hdr')
 ECHO_CHARS = 40  # how much of a field taken from the data is repeated in a message
 
 
@@ -34,38 +29,10 @@ class FrameRejected(ValueError):
         self.kind = kind
 
 
-@dataclasses.dataclass(frozen=True)
-class FrameLimits:
-    """The most a single frame may cost, and which compressed formats are decoded at all."""
-
-    # 4096 x 4096: above any camera the model is meant for, far below a decompression bomb.
-    max_pixels: int = 16_777_216
-    compressed_formats: Tuple[str, ...] = ('jpeg', 'png')
-
-    def __post_init__(self) -> None:
-        if isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) \
-                or self.max_pixels < 1:
-            raise ConfigError(f'max_pixels: must be a positive integer, got {self.max_pixels!r}')
-        if isinstance(self.compressed_formats, str):
-            raise ConfigError('compressed_formats: must be a list of format names')
-        formats = tuple(_normalise(str(f)) for f in self.compressed_formats)
-        bad = [f for f in formats if f not in READABLE_FORMATS]
-        if bad or not formats:
-            raise ConfigError(f'compressed_formats: each must be one of {READABLE_FORMATS} '
-                              f'(formats whose header can be checked), got '
-                              f'{list(self.compressed_formats)!r}')
-        object.__setattr__(self, 'compressed_formats', formats)
-
-
 def echo(value: object, limit: int = ECHO_CHARS) -> str:
     """repr() of a field taken from the data, cut to `limit` characters."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + f'...({len(text)} chars)'
-
-
-def _normalise(name: str) -> str:
-    name = name.strip().lower()
-    return _ALIASES.get(name, name)
 
 
 DEFAULT_LIMITS = FrameLimits()
@@ -84,8 +51,8 @@ def declared_format(fmt: str) -> Optional[str]:
     if 'compresseddepth' in text:
         return 'compresseddepth'
     for token in text.replace(';', ' ').split():
-        name = _normalise(token)
-        if name in _KNOWN_NAMES:
+        name = normalise_format(token)
+        if name in KNOWN_FORMATS:
             return name
     return text[:ECHO_CHARS]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import signal
 from typing import Optional, Sequence
 
+from clip_depth_ros.cli.common import load_estimator, tool_main, UsageError
 from clip_depth_ros.config import PRECISIONS
-from clip_depth_ros.frame_limits import FrameLimits
-from clip_depth_ros.tools.common import load_estimator, tool_main, UsageError
+from clip_depth_ros.frames.limits import FrameLimits
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -43,7 +43,7 @@ def _interrupt(signum, frame) -> None:
 
 @tool_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from clip_depth_ros.bag_depth import BagError, process_bag, verify_bag
+    from clip_depth_ros.bags.depth_writer import BagError, process_bag, verify_bag
     from tqdm import tqdm
 
     args = parse_args(argv)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
-from clip_depth_ros import geometry
+from clip_depth_ros.frames import geometry
 import numpy as np
 import torch
 

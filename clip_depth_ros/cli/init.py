@@ -8,10 +8,10 @@ import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
-from clip_depth_ros.checkpoint import (CLIP_WEIGHTS_FILE, CONFIG_FILE, is_weights_path,
-                                       save_checkpoint, save_random_clip_weights)
+from clip_depth_ros.cli.common import tool_main
 from clip_depth_ros.config import ModelConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
-from clip_depth_ros.tools.common import tool_main
+from clip_depth_ros.engine.checkpoint import (CLIP_WEIGHTS_FILE, CONFIG_FILE, is_weights_path,
+                                              save_checkpoint, save_random_clip_weights)
 import torch
 
 _DEFAULTS = ModelConfig()

@@ -3,7 +3,7 @@
 """
 Write RGB-D frames as a rosbag2 bag laid out like a RealSense recording with aligned depth.
 
-`python -m clip_depth_ros.tools.rgbd_bag TUM_FOLDER OUT_BAG` turns a TUM RGB-D sequence (such as
+`python -m clip_depth_ros.cli.rgbd_bag TUM_FOLDER OUT_BAG` turns a TUM RGB-D sequence (such as
 the shipped sample frames) into a bag for trying the bag dataset without a camera; the tests
 use `write_rgbd_bag` to build their bags. Topics: /camera/color/image_raw (or .../compressed),
 /camera/color/camera_info, /camera/aligned_depth_to_color/image_raw (+ its camera_info).
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Tuple
 
-from clip_depth_ros.tools.common import tool_main
+from clip_depth_ros.cli.common import tool_main
 import numpy as np
 
 COLOR = '/camera/color/image_raw'

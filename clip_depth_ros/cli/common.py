@@ -56,7 +56,7 @@ def one_line(e: BaseException) -> str:
 
 def load_estimator(checkpoint, **kwargs):
     """DepthEstimator.from_checkpoint, any failure named by the checkpoint it came from."""
-    from clip_depth_ros.inference import DepthEstimator
+    from clip_depth_ros.engine.inference import DepthEstimator
     try:
         return DepthEstimator.from_checkpoint(checkpoint, **kwargs)
     except Exception as e:  # noqa: B902 - e.g. safetensors' own error for a truncated file
@@ -80,7 +80,7 @@ def tool_main(func: Callable[[Optional[Sequence[str]]], int]) -> Callable[..., i
         logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
         logging.getLogger().addFilter(_quiet_random_init)
         module = func.__module__.rsplit('.', 1)[-1]
-        if module == '__main__':  # python -m clip_depth_ros.tools.bag
+        if module == '__main__':  # python -m clip_depth_ros.cli.bag
             module = os.path.splitext(os.path.basename(sys.argv[0]))[0]
         prog = TOOL_NAMES.get(module, module)
         args, debug = split_debug(argv)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Dict, Tuple
 
-from clip_depth_ros.frame_limits import (check_compressed, check_pixels, DEFAULT_LIMITS, echo,
-                                         FrameLimits, FrameRejected)
+from clip_depth_ros.frames.limits import (check_compressed, check_pixels, DEFAULT_LIMITS, echo,
+                                          FrameLimits, FrameRejected)
 import cv2
 import numpy as np
 

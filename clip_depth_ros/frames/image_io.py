@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Union
 
-from clip_depth_ros.frame_limits import DEFAULT_LIMITS, FrameLimits, FrameRejected
-from clip_depth_ros.pixels import decode_compressed
+from clip_depth_ros.frames.limits import DEFAULT_LIMITS, FrameLimits, FrameRejected
+from clip_depth_ros.frames.pixels import decode_compressed
 import cv2
 import numpy as np
 

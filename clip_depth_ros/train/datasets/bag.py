@@ -19,11 +19,11 @@ import os
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from clip_depth_ros import frame_limits
-from clip_depth_ros.bag_depth import _CameraInfos, _decode, _stamp_ns, BagError, CAMERA_INFO, \
-    COMPRESSED, IMAGE, verify_bag
-from clip_depth_ros.geometry import Intrinsics, InvalidIntrinsics
-from clip_depth_ros.train.datasets import associate, DatasetError, split_with_gap
+from clip_depth_ros.bags.reader import (BagError, CAMERA_INFO, CameraInfos, COMPRESSED,
+                                        decode_image, IMAGE, stamp_ns, verify_bag)
+from clip_depth_ros.frames import limits as frame_limits
+from clip_depth_ros.frames.geometry import Intrinsics, InvalidIntrinsics
+from clip_depth_ros.train.datasets.common import associate, DatasetError, split_with_gap
 import numpy as np
 
 LOG = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def index_bag(bag: Path, topics: BagTopics, tolerance_ns: int,
     typestore = get_typestore(Stores.ROS2_JAZZY)
     images: List[Tuple[int, int, Tuple[int, int], str]] = []  # stamp, log time, (w, h), frame
     depths: List[Tuple[int, int, Tuple[int, int], str]] = []
-    infos, depth_infos = _CameraInfos(), _CameraInfos()
+    infos, depth_infos = CameraInfos(), CameraInfos()
     try:
         verify_bag(bag)  # MCAP chunk CRCs, sqlite3 structure: damage is named, not trained on
     except BagError as e:
@@ -146,7 +146,7 @@ def index_bag(bag: Path, topics: BagTopics, tolerance_ns: int,
                                        and c.topic != topics.camera_info]
             for conn, log_ns, raw in reader.messages(connections=conns):
                 msg = typestore.deserialize_cdr(raw, conn.msgtype)
-                stamp = _stamp_ns(msg.header)
+                stamp = stamp_ns(msg.header)
                 if conn.id == img.id:
                     images.append((stamp, log_ns, _image_size(msg, conn.msgtype, limits, bag,
                                                               topics.image, stamp),
@@ -290,7 +290,7 @@ class BagDataset:
         conns = [c for c in reader.connections if c.topic == topic]
         for conn, _, raw in reader.messages(connections=conns, start=log_ns, stop=log_ns + 1):
             msg = self._typestore.deserialize_cdr(raw, conn.msgtype)
-            if _stamp_ns(msg.header) == stamp:
+            if stamp_ns(msg.header) == stamp:
                 return msg, conn.msgtype
         raise DatasetError(f'{bag}: {topic} message stamped {stamp} ns is gone (bag changed '
                            'since it was indexed?)')
@@ -303,7 +303,7 @@ class BagDataset:
                                 pair.depth_stamp_ns)
         where = f'{pair.bag}: {{}} at {{}} ns'
         try:
-            image = _decode(msg, msgtype, self.limits)  # frame limits checked before decoding
+            image = decode_image(msg, msgtype, self.limits)  # frame limits checked before decoding
             if not image.flags.writeable:  # a view of the message buffer
                 image = image.copy()
         except ValueError as e:
@@ -369,7 +369,7 @@ def tf_poses(indexes: Sequence[BagIndex], fixed_frame: str = ''):
                 for conn, _, raw in reader.messages(connections=conns):
                     for t in typestore.deserialize_cdr(raw, conn.msgtype).transforms:
                         tr, rot = t.transform.translation, t.transform.rotation
-                        tree.add(t.header.frame_id, t.child_frame_id, _stamp_ns(t.header),
+                        tree.add(t.header.frame_id, t.child_frame_id, stamp_ns(t.header),
                                  (tr.x, tr.y, tr.z), (rot.x, rot.y, rot.z, rot.w),
                                  static=conn.topic == '/tf_static')
         except DatasetError:

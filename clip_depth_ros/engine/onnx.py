@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
 from clip_depth_ros.config import RANDOM_CLIP_WEIGHTS_MESSAGE
+from clip_depth_ros.engine.transforms import (config_network_size, depth_scale, frames_to_device,
+                                              logits_to_depth, normalise)
 from clip_depth_ros.models.clip_depth import ClipDepth
-from clip_depth_ros.transforms import (config_network_size, depth_scale, frames_to_device,
-                                       logits_to_depth, normalise)
 import numpy as np
 import torch
 

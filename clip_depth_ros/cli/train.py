@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
-from clip_depth_ros.tools.common import tool_main, UsageError
+from clip_depth_ros.cli.common import tool_main, UsageError
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:

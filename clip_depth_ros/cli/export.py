@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
-from clip_depth_ros.tools.common import tool_main
+from clip_depth_ros.cli.common import tool_main
 
 # A real camera frame (TUM RGB-D fr1/rpy) shipped with the package: --check runs on it.
 SAMPLE_FRAMES = Path(__file__).resolve().parent.parent / 'data' / 'tum_fr1_rpy' / 'rgb'
@@ -33,7 +33,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 def check_frame(path: Optional[Path], height: int, width: int):
     """Return a real RGB frame of height x width for --check."""
     import cv2
-    from clip_depth_ros.image_io import read_rgb
+    from clip_depth_ros.frames.image_io import read_rgb
     if path is None:
         frames = sorted(SAMPLE_FRAMES.glob('*.png'))
         if not frames:
@@ -47,9 +47,9 @@ def check_frame(path: Optional[Path], height: int, width: int):
 
 @tool_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from clip_depth_ros.checkpoint import load_checkpoint
+    from clip_depth_ros.engine.checkpoint import load_checkpoint
     from clip_depth_ros.config import RANDOM_CLIP_WEIGHTS_MESSAGE
-    from clip_depth_ros.export import export_onnx
+    from clip_depth_ros.engine.onnx import export_onnx
     args = parse_args(argv)
     if args.height <= 0 or args.width <= 0:
         raise ValueError(f'frame size must be positive, got {args.width}x{args.height}')
@@ -63,8 +63,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.check:
         import numpy as np
         from clip_depth_ros.config import InferenceConfig
-        from clip_depth_ros.export import OnnxDepthEstimator
-        from clip_depth_ros.inference import DepthEstimator
+        from clip_depth_ros.engine.onnx import OnnxDepthEstimator
+        from clip_depth_ros.engine.inference import DepthEstimator
         ours = DepthEstimator(model, InferenceConfig(device='cpu', precision='fp32')).predict(rgb)
         theirs = OnnxDepthEstimator(args.out).predict(rgb)
         print(f'max relative difference onnxruntime vs PyTorch (fp32, end to end, real frame): '
