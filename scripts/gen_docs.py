@@ -199,14 +199,11 @@ def options_block(tool: Tool) -> str:
              '| argument | default | description |', '|---|---|---|']
     for action in documented_actions(parser):
         text = help_text(parser, action)
-        if action.choices is not None and not text.count(', '.join(map(str, action.choices))):
-            text = (text + ' ' if text else '') + \
-                f'One of {", ".join(str(c) for c in action.choices)}.'
         if action.required and action.option_strings:
             text = '**required**' + (f'; {text}' if text else '')
         lines.append(f'| `{cell(invocation(parser, action))}` | {cell(default_text(action))} '
                      f'| {cell(text)} |')
-    return '\n'.join(lines) + '\n'
+    return '\n'.join(lines) + '\n\n'
 
 
 # --- node parameters -------------------------------------------------------------------------
@@ -246,7 +243,7 @@ def parameters_block() -> str:
             span = ''
         lines.append(f'| `{name}` | {kind} | {cell(yaml_value(default))} | {span} | '
                      f'{"no" if spec.read_only else "yes"} | {cell(spec.description)} |')
-    return '\n'.join(lines) + '\n'
+    return '\n'.join(lines) + '\n\n'
 
 
 def depth_yaml() -> str:
@@ -331,12 +328,12 @@ def launch_names(path: Path) -> set:
 
 
 def launch_block(path: Path) -> str:
-    lines = [f'`ros2 launch {PACKAGE} {path.name} NAME:=VALUE ...`:', '',
+    lines = [f'Arguments of `ros2 launch {PACKAGE} {path.name}`, given as name:=value:', '',
              '| argument | default | description |', '|---|---|---|']
     for name, default, description in launch_arguments(path):
         shown = f'`{default}`' if default else "`''`"
         lines.append(f'| `{name}` | {cell(shown)} | {cell(description)} |')
-    return '\n'.join(lines) + '\n'
+    return '\n'.join(lines) + '\n\n'
 
 
 # --- pages -----------------------------------------------------------------------------------

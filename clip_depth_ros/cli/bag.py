@@ -9,12 +9,13 @@ from pathlib import Path
 import signal
 from typing import Optional, Sequence
 
-from clip_depth_ros.cli.common import load_estimator, tool_main, UsageError
+from clip_depth_ros.cli.common import add_debug_option, load_estimator, tool_main, UsageError
 from clip_depth_ros.config import PRECISIONS
 from clip_depth_ros.frames.limits import FrameLimits
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line of clip-depth-bag (docs/ tables are generated from it)."""
     p = argparse.ArgumentParser(prog='clip-depth-bag', description=__doc__)
     p.add_argument('input', type=Path, help='input bag directory (MCAP or sqlite3)')
     p.add_argument('output', type=Path, help='output bag directory (must not exist)')
@@ -34,7 +35,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         '%(default)s)')
     p.add_argument('--compressed-formats', nargs='+', default=list(FrameLimits.compressed_formats),
                    metavar='FORMAT', help='compressed formats decoded (default: jpeg png)')
-    return p.parse_args(argv)
+    add_debug_option(p)
+    return p
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def _interrupt(signum, frame) -> None:

@@ -9,6 +9,7 @@ usage errors, 130 for an interrupt); `--debug` anywhere on the command line adds
 
 from __future__ import annotations
 
+import argparse
 import functools
 import logging
 import os
@@ -21,8 +22,8 @@ DEBUG_FLAG = '--debug'
 MESSAGE_CHARS = 500
 # module -> the console script users type (setup.py entry points)
 TOOL_NAMES = {'bag': 'clip-depth-bag', 'infer': 'clip-depth-infer', 'demo': 'clip-depth-demo',
-              'cli': 'clip-depth-train', 'eval_cli': 'clip-depth-eval',
-              'export': 'clip-depth-export', 'init_checkpoint': 'clip-depth-init'}
+              'train': 'clip-depth-train', 'eval': 'clip-depth-eval',
+              'export': 'clip-depth-export', 'init': 'clip-depth-init'}
 
 
 class UsageError(ValueError):
@@ -63,6 +64,12 @@ def load_estimator(checkpoint, **kwargs):
         if str(checkpoint) in str(e):
             raise
         raise RuntimeError(f'{checkpoint}: cannot load the checkpoint: {one_line(e)}') from e
+
+
+def add_debug_option(parser: argparse.ArgumentParser) -> None:
+    """Show --debug in the tool's --help; tool_main takes it out wherever it stands."""
+    parser.add_argument(DEBUG_FLAG, action='store_true',
+                        help='on failure, print the traceback after the one-line error')
 
 
 def split_debug(argv: Optional[Sequence[str]]) -> tuple:

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
-from clip_depth_ros.cli.common import tool_main
+from clip_depth_ros.cli.common import add_debug_option, tool_main
 from clip_depth_ros.train.config import DataConfig, DATASETS
 from clip_depth_ros.train.metrics import METRICS, TEMPORAL_COLUMNS
 import numpy as np
@@ -27,7 +27,8 @@ _DATA = DataConfig()
 MEDIAN_MAX_MM = 300_000  # depths beyond 300 m count as 300 m in the median baseline
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line of clip-depth-eval (docs/ tables are generated from it)."""
     p = argparse.ArgumentParser(prog='clip-depth-eval', description=__doc__)
     p.add_argument('--checkpoint', type=Path, help='checkpoint directory')
     p.add_argument('--baseline', choices=('depthclip', 'median'), default=None,
@@ -80,6 +81,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument('--device', default=None)
     p.add_argument('--precision', choices=('auto', 'fp32', 'bf16', 'fp16'), default='auto',
                    help='as the node: auto = bf16 where the device computes it natively')
+    add_debug_option(p)
+    return p
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
     if args.focal_px is not None and not args.focal_px > 0:
         p.error('--focal-px must be > 0')

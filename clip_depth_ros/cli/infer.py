@@ -18,13 +18,14 @@ import tempfile
 import time
 from typing import Callable, List, Optional, Sequence
 
-from clip_depth_ros.cli.common import load_estimator, tool_main, UsageError
+from clip_depth_ros.cli.common import add_debug_option, load_estimator, tool_main, UsageError
 from clip_depth_ros.config import PRECISIONS
 from clip_depth_ros.frames.limits import FrameLimits
 import numpy as np
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line of clip-depth-infer (docs/ tables are generated from it)."""
     p = argparse.ArgumentParser(prog='clip-depth-infer', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('images', nargs='+', type=Path, help='image files (png, jpg)')
@@ -38,7 +39,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help='replace existing output files (never an input)')
     p.add_argument('--max-pixels', type=int, default=FrameLimits.max_pixels,
                    help='refuse images with more pixels, before decoding (default %(default)s)')
-    return p.parse_args(argv)
+    add_debug_option(p)
+    return p
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def output_paths(images: Sequence[Path], out: Path) -> List[tuple]:

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
-from clip_depth_ros.cli.common import tool_main
+from clip_depth_ros.cli.common import add_debug_option, tool_main
 from clip_depth_ros.config import ModelConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
 from clip_depth_ros.engine.checkpoint import (CLIP_WEIGHTS_FILE, CONFIG_FILE, is_weights_path,
                                               save_checkpoint, save_random_clip_weights)
@@ -17,7 +17,8 @@ import torch
 _DEFAULTS = ModelConfig()
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line of clip-depth-init (docs/ tables are generated from it)."""
     p = argparse.ArgumentParser(prog='clip-depth-init', description=__doc__)
     p.add_argument('--backbone', default=_DEFAULTS.backbone, help='open_clip model name')
     p.add_argument('--out', required=True, type=Path, help='checkpoint directory to create')
@@ -34,7 +35,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help='fx at network scale the depth refers to (default: the NYU camera)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--force', action='store_true', help='replace an existing checkpoint')
-    return p.parse_args(argv)
+    add_debug_option(p)
+    return p
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 @tool_main

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Tuple
 
-from clip_depth_ros.cli.common import tool_main
+from clip_depth_ros.cli.common import add_debug_option, tool_main
 import numpy as np
 
 COLOR = '/camera/color/image_raw'
@@ -158,8 +158,10 @@ def tum_frames(root: Path, count: int = 0) -> Iterable[RgbdFrame]:
         yield RgbdFrame(item['stamp_ns'], item['image'], item['depth_stamp_ns'], item['depth'])
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog='rgbd_bag', description=__doc__,
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line of the rgbd_bag tool (docs/ tables are generated from it)."""
+    p = argparse.ArgumentParser(prog='python -m clip_depth_ros.cli.rgbd_bag',
+                                description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('source', type=Path, help='TUM RGB-D folder (associations.txt or rgb.txt '
                    '+ depth.txt)')
@@ -172,7 +174,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument('--frames', type=int, default=0, help='only the first N frames')
     p.add_argument('--poses', type=Path, default=None,
                    help='TUM trajectory to publish as /tf (e.g. SOURCE/groundtruth.txt)')
-    return p.parse_args(argv)
+    add_debug_option(p)
+    return p
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 @tool_main
