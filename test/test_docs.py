@@ -269,3 +269,11 @@ def test_relative_links_in_the_docs_resolve():
             if not (path.parent / target).exists():
                 broken.append(f'{path.relative_to(REPO)}: {target}')
     assert not broken, broken
+
+
+def test_failure_lines_name_the_documented_command():
+    """`<tool>: error: ...` uses the console script's name, as docs/tools.md says."""
+    from clip_depth_ros.cli.common import TOOL_NAMES
+    for tool in gen.console_scripts():
+        if tool.command not in gen.NO_PARSER:
+            assert TOOL_NAMES.get(tool.module.rsplit('.', 1)[-1]) == tool.command, tool
