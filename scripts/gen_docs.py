@@ -142,7 +142,7 @@ def default_text(action: argparse.Action) -> str:
                                               argparse._StoreFalseAction)):
         return ''
     value = action.default
-    if value is None or value is argparse.SUPPRESS or value == []:
+    if value is None or value is argparse.SUPPRESS or value in ([], ''):
         return ''
     if isinstance(value, (list, tuple)):
         value = ' '.join(str(v) for v in value)

@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='clip-depth-bag', description=__doc__)
     p.add_argument('input', type=Path, help='input bag directory (MCAP or sqlite3)')
     p.add_argument('output', type=Path, help='output bag directory (must not exist)')
-    p.add_argument('--checkpoint', required=True, type=Path)
+    p.add_argument('--checkpoint', required=True, type=Path, help='checkpoint directory')
     p.add_argument('--image-topic', action='append', default=[],
                    help='image topic to process (repeatable); default: every image topic')
     p.add_argument('--no-points', action='store_true', help='do not write point clouds')
@@ -28,8 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='metres beyond which depth is NaN (default: the model max depth)')
     p.add_argument('--storage', choices=('mcap', 'sqlite3'), default=None,
                    help='output storage (default: as the input)')
-    p.add_argument('--device', default=None)
-    p.add_argument('--precision', default='auto', choices=PRECISIONS)
+    p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: CUDA if present)')
+    p.add_argument('--precision', default='auto', choices=PRECISIONS,
+                   help='autocast precision; auto = bf16 where the device computes it natively')
     p.add_argument('--max-pixels', type=int, default=FrameLimits.max_pixels,
                    help='frames with more pixels are skipped, before decoding (default '
                         '%(default)s)')

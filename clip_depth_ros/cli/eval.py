@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='the constant of --baseline median, instead of the training median')
     p.add_argument('--backbone', default='ViT-B-16', help='CLIP for --baseline depthclip')
     p.add_argument('--pretrained', default='openai', help='CLIP weights for --baseline')
-    p.add_argument('--dataset', required=True, choices=DATASETS)
+    p.add_argument('--dataset', required=True, choices=DATASETS,
+                   help='dataset layout; nyu, nyu_mat and kitti bring their protocol crop')
     p.add_argument('--data-root', required=True, type=Path,
                    help='image root (nyu, kitti), folder dataset, TUM sequence folder (tum), '
                    'a rosbag2 bag or folder of bags (bag), or nyu_depth_v2_labeled.mat')
@@ -53,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='colour Image or CompressedImage topic')
     g.add_argument('--depth-topic', default=_DATA.depth_topic,
                    help='depth registered to the colour camera (16UC1 mm or 32FC1 m)')
-    g.add_argument('--camera-info-topic', default=_DATA.camera_info_topic)
+    g.add_argument('--camera-info-topic', default=_DATA.camera_info_topic,
+                   help="the colour camera's CameraInfo (its fx sets the metric scale)")
     g.add_argument('--pair-tolerance-ms', type=float, default=_DATA.pair_tolerance_ms,
                    help='largest colour/depth header stamp difference of a pair')
     g.add_argument('--subset', choices=('all', 'train', 'val'), default='all',
@@ -77,8 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--crop', choices=('none', 'eigen', 'garg'), default=None,
                    help='override the dataset protocol crop')
     p.add_argument('--flip', action='store_true', help='average with the flipped prediction')
-    p.add_argument('--out', required=True, type=Path)
-    p.add_argument('--device', default=None)
+    p.add_argument('--out', required=True, type=Path,
+                   help='output directory: metrics.json, per_image.csv, pairs.csv')
+    p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: CUDA if present)')
     p.add_argument('--precision', choices=('auto', 'fp32', 'bf16', 'fp16'), default='auto',
                    help='as the node: auto = bf16 where the device computes it natively')
     add_debug_option(p)

@@ -17,11 +17,11 @@ SAMPLE_FRAMES = Path(__file__).resolve().parent.parent / 'data' / 'tum_fr1_rpy' 
 def build_parser() -> argparse.ArgumentParser:
     """Return the command line of clip-depth-export (docs/ tables are generated from it)."""
     p = argparse.ArgumentParser(prog='clip-depth-export', description=__doc__)
-    p.add_argument('--checkpoint', required=True, type=Path)
+    p.add_argument('--checkpoint', required=True, type=Path, help='checkpoint directory')
     p.add_argument('--height', required=True, type=int, help='camera frame height (pixels)')
     p.add_argument('--width', required=True, type=int, help='camera frame width (pixels)')
     p.add_argument('--out', required=True, type=Path, help='output .onnx file')
-    p.add_argument('--opset', type=int, default=17)
+    p.add_argument('--opset', type=int, default=17, help='ONNX opset version')
     p.add_argument('--check', action='store_true',
                    help='run onnxruntime and PyTorch (fp32) on a real frame, end to end, and '
                         'print the largest relative difference')

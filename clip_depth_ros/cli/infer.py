@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--checkpoint', required=True, type=Path, help='checkpoint directory')
     p.add_argument('--out', required=True, type=Path, help='output directory')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: CUDA if present)')
-    p.add_argument('--precision', default='auto', choices=PRECISIONS)
+    p.add_argument('--precision', default='auto', choices=PRECISIONS,
+                   help='autocast precision; auto = bf16 where the device computes it natively')
     p.add_argument('--colormap-max', type=float, default=None,
                    help='far end of the colour map in metres (default: the model max depth)')
     p.add_argument('--overwrite', action='store_true',

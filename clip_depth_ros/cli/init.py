@@ -26,14 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help='open_clip tag (e.g. openai) or weights file the checkpoint refers to; '
                         'default: random CLIP weights saved beside the checkpoint')
     p.add_argument('--max-depth', type=float, default=_DEFAULTS.max_depth_m, help='metres')
-    p.add_argument('--mirror-tokens', type=int, default=_DEFAULTS.mirror_tokens)
-    p.add_argument('--taps', type=int, nargs='+', default=list(_DEFAULTS.taps))
-    p.add_argument('--input-short-side', type=int, default=_DEFAULTS.input_short_side)
+    p.add_argument('--mirror-tokens', type=int, default=_DEFAULTS.mirror_tokens,
+                   help='learned token embeddings of the mirror')
+    p.add_argument('--taps', type=int, nargs='+', default=list(_DEFAULTS.taps),
+                   help='ViT blocks whose patch tokens feed the decoder')
+    p.add_argument('--input-short-side', type=int, default=_DEFAULTS.input_short_side,
+                   help='short side of the network input, pixels')
     p.add_argument('--input-max-tokens', type=int, default=_DEFAULTS.input_max_tokens,
                    help='cap on the network input, in patches (wider frames are scaled down)')
     p.add_argument('--canonical-focal-px', type=float, default=_DEFAULTS.canonical_focal_px,
                    help='fx at network scale the depth refers to (default: the NYU camera)')
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--seed', type=int, default=0,
+                   help='torch seed of the initial weights (same seed, same checkpoint)')
     p.add_argument('--force', action='store_true', help='replace an existing checkpoint')
     add_debug_option(p)
     return p

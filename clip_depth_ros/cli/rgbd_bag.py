@@ -166,9 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('source', type=Path, help='TUM RGB-D folder (associations.txt or rgb.txt '
                    '+ depth.txt)')
     p.add_argument('out', type=Path, help='bag directory to create')
-    p.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
+    p.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap',
+                   help='rosbag2 storage of the bag')
     p.add_argument('--compressed', action='store_true', help='JPEG colour (CompressedImage)')
-    p.add_argument('--depth-encoding', choices=('16UC1', '32FC1'), default='16UC1')
+    p.add_argument('--depth-encoding', choices=('16UC1', '32FC1'), default='16UC1',
+                   help='depth as 16UC1 millimetres (as RealSense) or 32FC1 metres')
     p.add_argument('--intrinsics', type=float, nargs=4, metavar=('FX', 'FY', 'CX', 'CY'),
                    help='colour camera (default: SOURCE/intrinsics.txt)')
     p.add_argument('--frames', type=int, default=0, help='only the first N frames')
