@@ -12,7 +12,7 @@ one single-camera node (depth.launch.py) per camera, each in its own process.
 """
 
 from clip_depth_ros.ros.launch_support import (cameras_from_names, isolated_launch_arguments,
-                                               load_cameras, shared_node_parameters)
+                                               launch_bool, load_cameras, shared_node_parameters)
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
 from launch.actions import SetEnvironmentVariable
@@ -34,14 +34,14 @@ def _launch_setup(context, *args, **kwargs):
     names = arg('cameras')
     cameras = cameras_from_names(names) if names.strip() else load_cameras(arg('cameras_file'))
     namespace = arg('namespace')
-    if arg('isolate').lower() in ('true', '1'):
+    if launch_bool(arg('isolate'), 'isolate'):
         single = PathJoinSubstitution([FindPackageShare(PACKAGE), 'launch', 'depth.launch.py'])
         forwarded = {k: arg(k) for k in FORWARDED}
         return [IncludeLaunchDescription(
             PythonLaunchDescriptionSource(single.perform(context)),
             launch_arguments=dict(forwarded, **isolated_launch_arguments(c, namespace)).items())
             for c in cameras]
-    overrides = {'use_sim_time': arg('use_sim_time').lower() in ('true', '1')}
+    overrides = {'use_sim_time': launch_bool(arg('use_sim_time'), 'use_sim_time')}
     for name in ('checkpoint', 'device'):
         if arg(name):
             overrides[name] = arg(name)

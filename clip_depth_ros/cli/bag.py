@@ -9,7 +9,8 @@ from pathlib import Path
 import signal
 from typing import Optional, Sequence
 
-from clip_depth_ros.cli.common import add_debug_option, load_estimator, tool_main, UsageError
+from clip_depth_ros.cli.common import (add_debug_option, load_estimator, max_range_arg,
+                                       tool_main, UsageError)
 from clip_depth_ros.config import PRECISIONS
 from clip_depth_ros.frames.limits import FrameLimits
 
@@ -24,8 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='image topic to process (repeatable); default: every image topic')
     p.add_argument('--no-points', action='store_true', help='do not write point clouds')
     p.add_argument('--no-color', action='store_true', help='xyz clouds without the rgb field')
-    p.add_argument('--max-range', type=float, default=None,
-                   help='metres beyond which depth is NaN (default: the model max depth)')
+    p.add_argument('--max-range', type=max_range_arg, default=None,
+                   help='metres beyond which depth is +Inf (REP 117), > 0, inf = no limit '
+                   "(default: the model's max depth); the node's max_range parameter")
     p.add_argument('--storage', choices=('mcap', 'sqlite3'), default=None,
                    help='output storage (default: as the input)')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: CUDA if present)')
@@ -77,7 +79,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         summary = process_bag(args.input, args.output, estimator,
                               image_topics=args.image_topic, points=not args.no_points,
                               colorize_points=not args.no_color,
-                              max_range_m=args.max_range or estimator.max_depth_m,
+                              max_range_m=(estimator.max_depth_m if args.max_range is None
+                                           else args.max_range),
                               storage=args.storage, progress=progress, limits=limits,
                               verify=False)
     finally:
@@ -91,6 +94,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'  skipped {count} frames on {topic} ({kind}: {first})')
     for topic in summary.no_camera_info:
         print(f'  {topic}: no camera_info, depth only')
+    for topic, (count, first) in sorted(summary.camera_info_problems.items()):
+        print(f'  {count} frames on {topic} without usable camera_info ({first})')
     return 0
 
 

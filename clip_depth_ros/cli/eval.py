@@ -15,7 +15,9 @@ import json
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
-from clip_depth_ros.cli.common import add_debug_option, tool_main
+from clip_depth_ros.cli.common import (add_camera_options, add_debug_option, camera_from_args,
+                                       tool_main)
+from clip_depth_ros.config import PRECISIONS
 from clip_depth_ros.train.config import DataConfig, DATASETS
 from clip_depth_ros.train.metrics import METRICS, TEMPORAL_COLUMNS
 import numpy as np
@@ -62,12 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='which part of the time split to evaluate (as clip-depth-train splits)')
     g.add_argument('--val-fraction', type=float, default=_DATA.val_fraction,
                    help='the last fraction of each bag (or sequence) that validates')
-    g = p.add_argument_group('camera')
-    g.add_argument('--focal-px', type=float, default=None,
-                   help="the camera's fx in pixels at the images' own resolution; overrides "
-                   'what the dataset knows (camera_info, intrinsics.txt, list focal)')
-    g.add_argument('--intrinsics', type=Path, default=None,
-                   help='intrinsics.txt (fx fy cx cy) for datasets without camera_info')
+    add_camera_options(p.add_argument_group('camera (default: what the dataset knows: '
+                                            'camera_info, intrinsics.txt, list focal)'))
     g = p.add_argument_group('temporal consistency')
     g.add_argument('--poses', default=None,
                    help='TUM trajectory (timestamp tx ty tz qx qy qz qw, world-from-camera), or '
@@ -82,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--out', required=True, type=Path,
                    help='output directory: metrics.json, per_image.csv, pairs.csv')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: CUDA if present)')
-    p.add_argument('--precision', choices=('auto', 'fp32', 'bf16', 'fp16'), default='auto',
+    p.add_argument('--precision', choices=PRECISIONS, default='auto',
                    help='as the node: auto = bf16 where the device computes it natively')
     add_debug_option(p)
     return p
@@ -91,8 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p = build_parser()
     args = p.parse_args(argv)
-    if args.focal_px is not None and not args.focal_px > 0:
-        p.error('--focal-px must be > 0')
     if args.temporal_k < 1:
         p.error('--temporal-k must be >= 1')
     if not 0 <= args.val_fraction < 1:
@@ -252,15 +248,15 @@ def _depthclip_predictor(args: argparse.Namespace):
 
 @tool_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from clip_depth_ros.train.datasets import read_intrinsics_txt, write_pairs
+    from clip_depth_ros.train.datasets import write_pairs
     from clip_depth_ros.train.engine import evaluate
     from clip_depth_ros.train.metrics import format_table
 
     args = parse_args(argv)
     dataset = load_dataset(args)  # fails on missing files before the model loads
-    camera = read_intrinsics_txt(args.intrinsics, required=True) if args.intrinsics else None
+    focal_px, camera = camera_from_args(args)
     if camera is not None or args.focal_px is not None:
-        dataset = WithCamera(dataset, args.focal_px, camera)
+        dataset = WithCamera(dataset, focal_px, camera)
     poses = None
     if args.poses == 'tf':
         from clip_depth_ros.train.datasets.bag import tf_poses

@@ -18,9 +18,12 @@ import tempfile
 import time
 from typing import Callable, List, Optional, Sequence
 
-from clip_depth_ros.cli.common import add_debug_option, load_estimator, tool_main, UsageError
+from clip_depth_ros.cli.common import (add_camera_options, add_debug_option,
+                                       camera_from_args, load_estimator, tool_main,
+                                       UsageError)
 from clip_depth_ros.config import PRECISIONS
-from clip_depth_ros.frames.limits import FrameLimits
+from clip_depth_ros.frames.limits import FrameLimits, FrameRejected
+from clip_depth_ros.serving.frame_path import decode_for_model
 import numpy as np
 
 
@@ -40,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='replace existing output files (never an input)')
     p.add_argument('--max-pixels', type=int, default=FrameLimits.max_pixels,
                    help='refuse images with more pixels, before decoding (default %(default)s)')
+    add_camera_options(p.add_argument_group("camera (default: the checkpoint's canonical "
+                                            'camera)'))
     add_debug_option(p)
     return p
 
@@ -94,6 +99,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         limits = FrameLimits(max_pixels=args.max_pixels)
     except ValueError as e:
         raise UsageError(str(e)) from e
+    focal_override, camera = camera_from_args(args)
     targets = output_paths(args.images, args.out)
     if not args.overwrite:
         for target in (t for pair in targets for t in pair):
@@ -104,11 +110,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     frames = [read_rgb(p, limits) for p in args.images]
     from clip_depth_ros.frames.colormap import colorize_depth
     estimator = load_estimator(args.checkpoint, device=args.device, precision=args.precision)
+    for path, rgb in zip(args.images, frames):  # the node's input rule, before anything is written
+        try:
+            decode_for_model(lambda: rgb, estimator)
+        except FrameRejected as e:
+            raise FrameRejected(f'{path}: {e}', e.kind) from e
     vmax = args.colormap_max or estimator.max_depth_m
     args.out.mkdir(parents=True, exist_ok=True)
     for path, rgb, (npy, png) in zip(args.images, frames, targets):
         start = time.perf_counter()
-        depth = estimator.predict(rgb)
+        focal = focal_override or (camera[0] if camera is not None else None)
+        depth = estimator.predict(rgb, focal_px=focal)
         elapsed_ms = (time.perf_counter() - start) * 1e3
         write_new(npy, lambda t: np.save(t, depth), args.overwrite)
         view = colorize_depth(depth, 0.0, vmax)

@@ -14,7 +14,7 @@ from pathlib import Path
 import typing
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from clip_depth_ros.config import check_field_types, ConfigError, ModelConfig
+from clip_depth_ros.config import check_field_types, ConfigError, ModelConfig, PRECISIONS
 
 DATASETS = ('nyu', 'nyu_mat', 'kitti', 'folder', 'tum', 'bag')
 
@@ -63,8 +63,8 @@ class DataConfig:
             if not getattr(self, name).startswith('/'):
                 raise ConfigError(f'data.{name}: must be an absolute topic name, got '
                                   f'{getattr(self, name)!r}')
-        if self.crop_height % 16 or self.crop_width % 16 or self.crop_height < 16:
-            raise ConfigError('data.crop_height/crop_width: must be positive multiples of 16, '
+        if self.crop_height < 1 or self.crop_width < 1:  # multiples of the patch: checked in fit
+            raise ConfigError('data.crop_height/crop_width: must be positive, '
                               f'got {self.crop_height}x{self.crop_width}')
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f'data.val_fraction: must be in [0, 1), got {self.val_fraction}')
@@ -102,8 +102,9 @@ class OptimConfig:
             raise ConfigError(f'optim.{e}') from None
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError('optim.epochs and optim.batch_size must be >= 1')
-        if self.precision not in ('auto', 'fp32', 'fp16', 'bf16'):
-            raise ConfigError(f'optim.precision: unknown {self.precision!r}')
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f'optim.precision: must be one of {PRECISIONS}, got '
+                              f'{self.precision!r}')
         if not 0 <= self.silog_lambda <= 1:
             raise ConfigError('optim.silog_lambda: must be in [0, 1]')
         for name in ('lr', 'mirror_lr', 'silog_alpha'):

@@ -19,11 +19,12 @@ import random
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
-from clip_depth_ros.config import InferenceConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
+from clip_depth_ros.config import ConfigError, InferenceConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
 from clip_depth_ros.engine.checkpoint import CLIP_WEIGHTS_FILE, save_random_clip_weights
 from clip_depth_ros.engine.inference import DepthEstimator
 from clip_depth_ros.engine.precision import AUTOCAST_DTYPES, resolve_precision
-from clip_depth_ros.engine.transforms import config_network_size, describe_input, normalise
+from clip_depth_ros.engine.transforms import (config_network_size, describe_input, normalise,
+                                              PATCH)
 from clip_depth_ros.models import build_model, ClipDepth
 from clip_depth_ros.train.augment import Augment, InputRule, prepare_sample
 from clip_depth_ros.train.config import TrainConfig
@@ -172,7 +173,7 @@ def evaluate(predict: Callable[[np.ndarray, Optional[float]], np.ndarray], datas
     from tqdm import tqdm
     owner = getattr(predict, '__self__', None)
     describe = (input_size or getattr(owner, 'input_size', None)) if announce_input else None
-    patch = getattr(owner, 'patch_size', 16)
+    patch = getattr(owner, 'patch_size', PATCH)
     printed = set()
     rows: List[Dict] = []
     for i in tqdm(range(len(dataset)), desc='evaluate', disable=not progress, leave=False):
@@ -208,6 +209,13 @@ def init_distributed() -> Tuple[int, int, int]:
     return dist.get_rank(), world, int(os.environ.get('LOCAL_RANK', '0'))
 
 
+def check_crop_multiple(height: int, width: int, patch: int) -> None:
+    """Refuse a random crop that is not whole patches of the backbone (16 px for ViT-B-16)."""
+    if height % patch or width % patch:
+        raise ConfigError('data.crop_height/crop_width: must be multiples of the backbone '
+                          f'patch size {patch}, got {height}x{width}')
+
+
 def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
     """Train per `cfg`; returns the output directory (best/ and last/ checkpoints inside)."""
     from clip_depth_ros.engine.inference import select_device
@@ -238,6 +246,7 @@ def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
         model.config = dataclasses.replace(model.config, pretrained=CLIP_WEIGHTS_FILE)
     if model.random_clip_weights and run.is_main:
         print(f'warning: {RANDOM_CLIP_WEIGHTS_MESSAGE}', flush=True)
+    check_crop_multiple(cfg.data.crop_height, cfg.data.crop_width, model.patch_size)
     augment = Augment((cfg.data.crop_height, cfg.data.crop_width), cfg.data.rotation_deg,
                       cfg.data.flip, cfg.data.color_jitter)
 
