@@ -125,7 +125,8 @@ def check_field_types(obj: Any) -> None:
 
 # fx of NYU Depth v2's Kinect (518.8579 px at 640x480) at network scale under the default input
 # rule (480x640 -> 352x464): 518.8579 * 464 / 640. NYU-trained checkpoints then need no
-# conversion on NYU frames; any camera is converted to and from it (DESIGN section 1).
+# conversion on NYU frames; any camera is converted to and from it, so that one run can mix
+# cameras and deploy on another one.
 NYU_FOCAL_PX = 518.8579
 DEFAULT_CANONICAL_FOCAL_PX = 376.1720
 

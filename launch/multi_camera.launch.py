@@ -71,12 +71,19 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('namespace', default_value='',
                               description='Namespace of the node(s); cameras are under it.'),
         DeclareLaunchArgument('params_file', default_value=PathJoinSubstitution(
-            [share, 'config', 'depth.yaml'])),
-        DeclareLaunchArgument('checkpoint', default_value=''),
-        DeclareLaunchArgument('device', default_value=''),
-        DeclareLaunchArgument('use_sim_time', default_value='false'),
-        DeclareLaunchArgument('log_level', default_value='info'),
-        DeclareLaunchArgument('fastdds_shm', default_value='false'),
+            [share, 'config', 'depth.yaml']),
+            description='Parameter file for the node(s); the cameras come on top of it.'),
+        DeclareLaunchArgument('checkpoint', default_value='',
+                              description='Checkpoint directory; empty = as in params_file.'),
+        DeclareLaunchArgument('device', default_value='',
+                              description='Torch device (cpu, cuda, cuda:1); empty = as in '
+                              'params_file.'),
+        DeclareLaunchArgument('use_sim_time', default_value='false', description='Use /clock.'),
+        DeclareLaunchArgument('log_level', default_value='info',
+                              description='Node log level.'),
+        DeclareLaunchArgument('fastdds_shm', default_value='false',
+                              description='Use the shipped Fast DDS shared-memory profile '
+                              '(large messages between processes on one host).'),
         shm,
         OpaqueFunction(function=_launch_setup),
     ])

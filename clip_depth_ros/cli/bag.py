@@ -9,16 +9,18 @@ from pathlib import Path
 import signal
 from typing import Optional, Sequence
 
-from clip_depth_ros.cli.common import load_estimator, max_range_arg, tool_main, UsageError
+from clip_depth_ros.cli.common import (add_debug_option, load_estimator, max_range_arg,
+                                       tool_main, UsageError)
 from clip_depth_ros.config import PRECISIONS
 from clip_depth_ros.frames.limits import FrameLimits
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line of clip-depth-bag (docs/ tables are generated from it)."""
     p = argparse.ArgumentParser(prog='clip-depth-bag', description=__doc__)
     p.add_argument('input', type=Path, help='input bag directory (MCAP or sqlite3)')
     p.add_argument('output', type=Path, help='output bag directory (must not exist)')
-    p.add_argument('--checkpoint', required=True, type=Path)
+    p.add_argument('--checkpoint', required=True, type=Path, help='checkpoint directory')
     p.add_argument('--image-topic', action='append', default=[],
                    help='image topic to process (repeatable); default: every image topic')
     p.add_argument('--no-points', action='store_true', help='do not write point clouds')
@@ -28,14 +30,20 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    "(default: the model's max depth); the node's max_range parameter")
     p.add_argument('--storage', choices=('mcap', 'sqlite3'), default=None,
                    help='output storage (default: as the input)')
-    p.add_argument('--device', default=None)
-    p.add_argument('--precision', default='auto', choices=PRECISIONS)
+    p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: CUDA if present)')
+    p.add_argument('--precision', default='auto', choices=PRECISIONS,
+                   help='autocast precision; auto = bf16 where the device computes it natively')
     p.add_argument('--max-pixels', type=int, default=FrameLimits.max_pixels,
                    help='frames with more pixels are skipped, before decoding (default '
                         '%(default)s)')
     p.add_argument('--compressed-formats', nargs='+', default=list(FrameLimits.compressed_formats),
                    metavar='FORMAT', help='compressed formats decoded (default: jpeg png)')
-    return p.parse_args(argv)
+    add_debug_option(p)
+    return p
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def _interrupt(signum, frame) -> None:

@@ -71,6 +71,12 @@ def load_estimator(checkpoint, **kwargs):
         raise RuntimeError(f'{checkpoint}: cannot load the checkpoint: {one_line(e)}') from e
 
 
+def add_debug_option(parser: argparse.ArgumentParser) -> None:
+    """Show --debug in the tool's --help; tool_main takes it out wherever it stands."""
+    parser.add_argument(DEBUG_FLAG, action='store_true',
+                        help='on failure, print the traceback after the one-line error')
+
+
 def add_camera_options(parser: Any) -> None:
     """Add the camera options every tool reading image files shares (infer, eval)."""
     parser.add_argument('--focal-px', type=float, default=None,

@@ -15,7 +15,8 @@ import json
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
-from clip_depth_ros.cli.common import add_camera_options, camera_from_args, tool_main
+from clip_depth_ros.cli.common import (add_camera_options, add_debug_option, camera_from_args,
+                                       tool_main)
 from clip_depth_ros.config import PRECISIONS
 from clip_depth_ros.train.config import DataConfig, DATASETS
 from clip_depth_ros.train.metrics import METRICS, TEMPORAL_COLUMNS
@@ -28,7 +29,8 @@ _DATA = DataConfig()
 MEDIAN_MAX_MM = 300_000  # depths beyond 300 m count as 300 m in the median baseline
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line of clip-depth-eval (docs/ tables are generated from it)."""
     p = argparse.ArgumentParser(prog='clip-depth-eval', description=__doc__)
     p.add_argument('--checkpoint', type=Path, help='checkpoint directory')
     p.add_argument('--baseline', choices=('depthclip', 'median'), default=None,
@@ -39,7 +41,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help='the constant of --baseline median, instead of the training median')
     p.add_argument('--backbone', default='ViT-B-16', help='CLIP for --baseline depthclip')
     p.add_argument('--pretrained', default='openai', help='CLIP weights for --baseline')
-    p.add_argument('--dataset', required=True, choices=DATASETS)
+    p.add_argument('--dataset', required=True, choices=DATASETS,
+                   help='dataset layout; nyu, nyu_mat and kitti bring their protocol crop')
     p.add_argument('--data-root', required=True, type=Path,
                    help='image root (nyu, kitti), folder dataset, TUM sequence folder (tum), '
                    'a rosbag2 bag or folder of bags (bag), or nyu_depth_v2_labeled.mat')
@@ -53,7 +56,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help='colour Image or CompressedImage topic')
     g.add_argument('--depth-topic', default=_DATA.depth_topic,
                    help='depth registered to the colour camera (16UC1 mm or 32FC1 m)')
-    g.add_argument('--camera-info-topic', default=_DATA.camera_info_topic)
+    g.add_argument('--camera-info-topic', default=_DATA.camera_info_topic,
+                   help="the colour camera's CameraInfo (its fx sets the metric scale)")
     g.add_argument('--pair-tolerance-ms', type=float, default=_DATA.pair_tolerance_ms,
                    help='largest colour/depth header stamp difference of a pair')
     g.add_argument('--subset', choices=('all', 'train', 'val'), default='all',
@@ -73,10 +77,17 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument('--crop', choices=('none', 'eigen', 'garg'), default=None,
                    help='override the dataset protocol crop')
     p.add_argument('--flip', action='store_true', help='average with the flipped prediction')
-    p.add_argument('--out', required=True, type=Path)
-    p.add_argument('--device', default=None)
+    p.add_argument('--out', required=True, type=Path,
+                   help='output directory: metrics.json, per_image.csv, pairs.csv')
+    p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: CUDA if present)')
     p.add_argument('--precision', choices=PRECISIONS, default='auto',
                    help='as the node: auto = bf16 where the device computes it natively')
+    add_debug_option(p)
+    return p
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
     if args.temporal_k < 1:
         p.error('--temporal-k must be >= 1')

@@ -18,22 +18,25 @@ import tempfile
 import time
 from typing import Callable, List, Optional, Sequence
 
-from clip_depth_ros.cli.common import (add_camera_options, camera_from_args, load_estimator,
-                                       tool_main, UsageError)
+from clip_depth_ros.cli.common import (add_camera_options, add_debug_option,
+                                       camera_from_args, load_estimator, tool_main,
+                                       UsageError)
 from clip_depth_ros.config import PRECISIONS
 from clip_depth_ros.frames.limits import FrameLimits, FrameRejected
 from clip_depth_ros.serving.frame_path import decode_for_model
 import numpy as np
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line of clip-depth-infer (docs/ tables are generated from it)."""
     p = argparse.ArgumentParser(prog='clip-depth-infer', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('images', nargs='+', type=Path, help='image files (png, jpg)')
     p.add_argument('--checkpoint', required=True, type=Path, help='checkpoint directory')
     p.add_argument('--out', required=True, type=Path, help='output directory')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: CUDA if present)')
-    p.add_argument('--precision', default='auto', choices=PRECISIONS)
+    p.add_argument('--precision', default='auto', choices=PRECISIONS,
+                   help='autocast precision; auto = bf16 where the device computes it natively')
     p.add_argument('--colormap-max', type=float, default=None,
                    help='far end of the colour map in metres (default: the model max depth)')
     p.add_argument('--overwrite', action='store_true',
@@ -42,7 +45,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help='refuse images with more pixels, before decoding (default %(default)s)')
     add_camera_options(p.add_argument_group("camera (default: the checkpoint's canonical "
                                             'camera)'))
-    return p.parse_args(argv)
+    add_debug_option(p)
+    return p
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def output_paths(images: Sequence[Path], out: Path) -> List[tuple]:

@@ -12,18 +12,24 @@ import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
-from clip_depth_ros.cli.common import tool_main, UsageError
+from clip_depth_ros.cli.common import add_debug_option, tool_main, UsageError
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line of clip-depth-train (docs/ tables are generated from it)."""
     p = argparse.ArgumentParser(prog='clip-depth-train', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('config', type=Path, help='YAML config (e.g. config/train_nyu.yaml)')
     p.add_argument('overrides', nargs='*', metavar='key=value',
-                   help='dotted overrides, e.g. optim.epochs=5 data.root=/data/nyu')
+                   help='dotted overrides, e.g. optim.epochs=5 data.root=datasets/nyu')
     p.add_argument('--print-config', action='store_true',
                    help='print the resolved config and exit')
-    return p.parse_args(argv)
+    add_debug_option(p)
+    return p
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 @tool_main

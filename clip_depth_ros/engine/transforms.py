@@ -208,9 +208,10 @@ def logits_to_depth(logits: torch.Tensor, size: Tuple[int, int], max_depth_m: fl
     (B, 1, h, w) logits -> (B, 1, H, W) metres, in float32; every engine's post-processing.
 
     At network scale: `max_depth_m * sigmoid`, clamped at `min_depth_m`, times `scale` (a
-    number, or one per frame; see `depth_scale`); then resized (bilinear) to the frame, as
-    DESIGN section 1 orders it. Only the resize runs at the frame's resolution, so a 4000x3000
-    frame costs one pass over its pixels.
+    number, or one per frame; see `depth_scale`); then resized (bilinear) to the frame: the
+    sigmoid and the scale act on what the network predicted, not on interpolated values, and
+    only the resize runs at the frame's resolution, so a 4000x3000 frame costs one pass over
+    its pixels.
     """
     depth = (max_depth_m * torch.sigmoid(logits.float())).clamp_min(min_depth_m)
     if isinstance(scale, (list, tuple)):

@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence
 
-from clip_depth_ros.cli.common import tool_main, UsageError
+from clip_depth_ros.cli.common import add_debug_option, tool_main, UsageError
 from clip_depth_ros.engine.checkpoint import CONFIG_FILE
 import numpy as np
 
@@ -38,7 +38,8 @@ class OfflineError(RuntimeError):
     """Pretrained weights were asked for and cannot be downloaded."""
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line of clip-depth-demo (docs/ tables are generated from it)."""
     p = argparse.ArgumentParser(prog='clip-depth-demo', description=__doc__)
     p.add_argument('--out', type=Path, default=Path('demo_out'), help='output directory')
     p.add_argument('--checkpoint', type=Path, default=None,
@@ -49,7 +50,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument('--frames', type=int, default=10, help='how many sample frames to play')
     p.add_argument('--device', default='', help='cpu, cuda (default: CUDA if present)')
     p.add_argument('--timeout', type=float, default=120.0, help='seconds to wait per frame')
-    return p.parse_args(argv)
+    add_debug_option(p)
+    return p
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def load_samples(count: int):

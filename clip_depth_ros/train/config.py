@@ -3,7 +3,7 @@
 """
 Training configuration: one dataclass tree holds every default; YAML and key=value on top.
 
-`clip-depth-train config/train_nyu.yaml optim.epochs=5 data.root=/data/nyu` reads the YAML
+`clip-depth-train config/train_nyu.yaml optim.epochs=5 data.root=datasets/nyu` reads the YAML
 (safe_load) over the defaults, then the dotted overrides over that.
 """
 
