@@ -353,16 +353,26 @@ class CameraConfig:
         return f'{self.name}/depth' if self.name else 'depth'
 
 
+def check_known_keys(keys: Any, known: Any, prefix: str = '') -> None:
+    """
+    Refuse keys that are not in `known`, naming the first by its dotted path, the rest after.
+
+    The one wording of this error for checkpoints, training configs and launch camera files.
+    """
+    unknown = sorted(set(keys) - set(known))
+    if unknown:
+        rest = f' (and {", ".join(prefix + u for u in unknown[1:])})' if unknown[1:] else ''
+        raise ConfigError(f'{prefix}{unknown[0]}: unknown key{rest}; known keys: '
+                          f'{", ".join(sorted(known))}')
+
+
 def from_mapping(cls: Type[T], data: Mapping[str, Any], require_all: bool = False) -> T:
     """Build a dataclass from a mapping, refusing unknown (and, if asked, missing) keys by name."""
     if not isinstance(data, Mapping):
         raise ConfigError(f'expected a mapping of {cls.__name__} fields, got '
                           f'{type(data).__name__}')
     names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise ConfigError(f'{unknown[0]}: unknown {cls.__name__} field'
-                          + (f' (and {", ".join(unknown[1:])})' if unknown[1:] else ''))
+    check_known_keys(data, names)
     missing = [n for n in names if n not in data]
     if require_all and missing:
         raise ConfigError(f'{missing[0]}: missing {cls.__name__} field'

@@ -245,4 +245,3 @@ def test_damaged_message_in_a_training_bag_is_named(tmp_path):
              '--out', tmp_path / 'eval')
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert str(bag) in r.stderr and COLOR in r.stderr
-

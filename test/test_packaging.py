@@ -267,7 +267,7 @@ def test_isolated_nodes_read_and_publish_the_topics_of_the_shared_node():
     ('/**: {ros__parameters: {cameras: [a, a]}}', 'repeat'),
     ('/**: {ros__parameters: {cameras: [front-left]}}', 'ROS name'),
     ('/**: {ros__parameters: {cameras: [a], a: {image: x, topic: y}}}',
-     "a: unknown key(s) ['topic']"),
+     'a.topic: unknown key; known keys: camera_info, image, transport'),
     ('/**: {ros__parameters: {cameras: [a], a: {transport: h264}}}', 'a.transport'),
     ('/**: {ros__parameters: {cameras: [a], a: {image: ""}}}', None),
     ('/**: {ros__parameters: {cameras: [a], a: {camera_info: "/"}}}', 'a.camera_info'),

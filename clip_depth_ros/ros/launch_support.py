@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple, Union
 
-from clip_depth_ros.config import (camera_topics, check_camera_name, ConfigError, parse_bool,
-                                   TRANSPORTS)
+from clip_depth_ros.config import (camera_topics, check_camera_name, check_known_keys, ConfigError,
+                                   parse_bool, TRANSPORTS)
 import yaml
 
 _CAMERA_KEYS = ('image', 'camera_info', 'transport')
@@ -80,11 +80,8 @@ def cameras_from_parameters(params: Mapping[str, Any], source: str = 'cameras') 
         entry = params.get(name, {})
         if not isinstance(entry, dict):
             raise ConfigError(f'{source}: {name} must be a mapping of {_CAMERA_KEYS}')
-        unknown = sorted(set(entry) - set(_CAMERA_KEYS))
-        if unknown:
-            raise ConfigError(f'{source}: {name}: unknown key(s) {unknown}; '
-                              f'expected {_CAMERA_KEYS}')
         try:
+            check_known_keys(entry, _CAMERA_KEYS, f'{name}.')
             cameras.append(Camera(name=name, **entry))
         except ConfigError as e:
             raise ConfigError(f'{source}: {e}') from None

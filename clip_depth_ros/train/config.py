@@ -14,7 +14,8 @@ from pathlib import Path
 import typing
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from clip_depth_ros.config import check_field_types, ConfigError, ModelConfig, PRECISIONS
+from clip_depth_ros.config import (check_field_types, check_known_keys, ConfigError, ModelConfig,
+                                   PRECISIONS)
 
 DATASETS = ('nyu', 'nyu_mat', 'kitti', 'folder', 'tum', 'bag')
 
@@ -157,9 +158,7 @@ def build(cls, values: Dict[str, Any], prefix: str = ''):
     """Build dataclass `cls` from nested dicts, naming unknown keys by their dotted path."""
     hints = _hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f'unknown config key(s): {", ".join(prefix + u for u in unknown)}')
+    check_known_keys(values, names, prefix)
     kwargs = {}
     for name, value in values.items():
         hint = hints[name]

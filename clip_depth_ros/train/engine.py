@@ -22,7 +22,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 from clip_depth_ros.config import ConfigError, InferenceConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
 from clip_depth_ros.engine.checkpoint import CLIP_WEIGHTS_FILE, save_random_clip_weights
 from clip_depth_ros.engine.inference import DepthEstimator
-from clip_depth_ros.engine.precision import AUTOCAST_DTYPES, resolve_precision
+from clip_depth_ros.engine.precision import autocast, AUTOCAST_DTYPES, resolve_precision
 from clip_depth_ros.engine.transforms import (config_network_size, describe_input, normalise,
                                               PATCH)
 from clip_depth_ros.models import build_model, ClipDepth
@@ -74,10 +74,8 @@ class Run:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def autocast(self):
-        if self.autocast_dtype is None:
-            return torch.autocast(self.device.type, enabled=False)
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+    def autocast(self) -> torch.autocast:
+        return autocast(self.device.type, self.autocast_dtype)
 
 
 def build_optimizer(model: ClipDepth, optim) -> torch.optim.Optimizer:
