@@ -245,3 +245,21 @@ def test_damaged_message_in_a_training_bag_is_named(tmp_path):
              '--out', tmp_path / 'eval')
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert str(bag) in r.stderr and COLOR in r.stderr
+
+
+def test_node_skips_the_frames_the_bag_tool_skips_by_the_same_kind(tiny_checkpoint):
+    from clip_depth_ros.ros import conversions
+    from test_depth_node import camera_info as node_camera_info, header, Rig
+    rig = Rig(tiny_checkpoint)
+    try:
+        rig.send_info(node_camera_info(header(), width=W, height=H))
+        for h, w in ((7, 7), (1, 1000)):
+            rig.image_pub.publish(conversions.rgb_to_image(rgb_frame(h, w), header()))
+            status = rig.latest_status(lambda st: any(
+                kv.key == 'problem.image.size' and f'frame {w}x{h}' in kv.value
+                for kv in st.values), timeout=30.0)
+            assert 'dropping image' in status.message
+        depth = rig.send(conversions.rgb_to_image(rgb_frame(), header()))
+        assert (depth.height, depth.width) == (H, W)
+    finally:
+        rig.close()
