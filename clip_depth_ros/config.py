@@ -286,8 +286,8 @@ class NodeConfig:
     # dropped for this long from the first frame after activation, then depth assumes the
     # canonical camera. Drivers start both topics together; the first image may come first.
     camera_info_wait: float = 1.0
-    max_input_pixels: int = 16_777_216
-    compressed_formats: Tuple[str, ...] = ('jpeg', 'png')
+    max_input_pixels: int = FrameLimits.max_pixels
+    compressed_formats: Tuple[str, ...] = FrameLimits.compressed_formats
     autostart: bool = True
     # CPU inference threads; 0 = every core. Frames wait serialized until inference takes one,
     # so a fast camera no longer needs a core kept free (measured: README, depth_node).
