@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
-from clip_depth_ros.cli.common import tool_main
+from clip_depth_ros.cli.common import add_overwrite_option, tool_main
 from clip_depth_ros.train.config import DataConfig, DATASETS
 from clip_depth_ros.train.metrics import METRICS, TEMPORAL_COLUMNS
 import numpy as np
@@ -77,6 +78,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help='override the dataset protocol crop')
     p.add_argument('--flip', action='store_true', help='average with the flipped prediction')
     p.add_argument('--out', required=True, type=Path)
+    add_overwrite_option(p)
     p.add_argument('--device', default=None)
     p.add_argument('--precision', choices=('auto', 'fp32', 'bf16', 'fp16'), default='auto',
                    help='as the node: auto = bf16 where the device computes it natively')
@@ -246,7 +248,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from clip_depth_ros.train.engine import evaluate
     from clip_depth_ros.train.metrics import format_table
 
+    from clip_depth_ros.engine.output_files import check_outputs, write_atomic
+
     args = parse_args(argv)
+    check_outputs(args.out, ['metrics.json', 'per_image.csv']
+                  + (['pairs.csv'] if args.dataset in ('bag', 'tum') else []),
+                  [args.checkpoint, args.data_root, args.gt_root, args.split_file,
+                   args.intrinsics, None if args.poses in (None, 'tf') else args.poses],
+                  args.overwrite)
     dataset = load_dataset(args)  # fails on missing files before the model loads
     camera = read_intrinsics_txt(args.intrinsics, required=True) if args.intrinsics else None
     if camera is not None or args.focal_px is not None:
@@ -281,11 +290,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for row in rows:
             row.update(temporal.rows.get(row['name'], {}))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
-    with open(args.out / 'per_image.csv', 'w', newline='', encoding='utf-8') as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_atomic(args.out / 'metrics.json', json.dumps(metrics, indent=2) + '\n')
+    per_image = io.StringIO(newline='')
+    writer = csv.DictWriter(per_image, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(args.out / 'per_image.csv', per_image.getvalue())
     pairs = write_pairs(args.out, dataset, split_name='' if args.subset == 'all' else args.subset)
     what = args.checkpoint
     if args.baseline == 'median':
