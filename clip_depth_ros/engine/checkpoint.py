@@ -101,14 +101,14 @@ def save_checkpoint(directory: PathLike, config: ModelConfig,
 def read_config(directory: PathLike) -> ModelConfig:
     """Read and validate `config.json`; errors name the file."""
     path = Path(directory) / CONFIG_FILE
-    if not Path(directory).is_dir():
-        raise CheckpointError(f'checkpoint directory not found: {directory}')
-    if not path.is_file():
-        raise CheckpointError(f'{path}: missing (a checkpoint needs {CONFIG_FILE} and '
-                              f'{WEIGHTS_FILE})')
-    try:
+    try:  # another user's private checkpoint: say so plainly (not 'missing', not 'JSON')
+        if not Path(directory).is_dir():
+            raise CheckpointError(f'checkpoint directory not found: {directory}')
+        if not path.is_file():
+            raise CheckpointError(f'{path}: missing (a checkpoint needs {CONFIG_FILE} and '
+                                  f'{WEIGHTS_FILE})')
         text = path.read_text(encoding='utf-8')
-    except OSError as e:  # e.g. another user's file, not readable here: say so plainly
+    except OSError as e:
         raise CheckpointError(f'{path}: cannot read it: {e.strerror or e}') from e
     try:
         meta = json.loads(text)
