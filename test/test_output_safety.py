@@ -74,7 +74,7 @@ def umask(value):
 
 @pytest.fixture
 def shared_dir():
-    """A directory another user can enter (pytest's tmp_path is 0700)."""
+    """Make a directory another user can enter (pytest's tmp_path is 0700)."""
     path = Path(tempfile.mkdtemp())
     os.chmod(path, 0o755)
     yield path
