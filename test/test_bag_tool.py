@@ -143,7 +143,7 @@ def test_refuses_to_overwrite(tmp_path, tiny_checkpoint):
     dst.mkdir()
     (dst / 'keep.txt').write_text('mine')
     r = run_tool(src, dst, '--checkpoint', tiny_checkpoint)
-    assert r.returncode == 1 and 'refusing to overwrite' in r.stderr
+    assert r.returncode == 2 and 'refusing to overwrite' in r.stderr
     assert (dst / 'keep.txt').read_text() == 'mine'
 
 

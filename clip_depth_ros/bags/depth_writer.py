@@ -26,6 +26,7 @@ from clip_depth_ros.bags.reader import (BagError, CAMERA_INFO, CameraInfos, CLOU
                                         decode_image, deserialize, IMAGE, image_namespace,
                                         messages, os_reason, reading, stamp_ns, storage_errors,
                                         verify_bag)
+from clip_depth_ros.engine.output_files import check_output
 from clip_depth_ros.frames import geometry
 from clip_depth_ros.frames.limits import DEFAULT_LIMITS, FrameLimits, FrameRejected
 from clip_depth_ros.serving.frame_path import (CANONICAL_FALLBACK, decode_for_model,
@@ -87,10 +88,7 @@ def process_bag(input_path: Path, output_path: Path, estimator,
     input_path, output_path = Path(input_path), Path(output_path)
     if not input_path.exists():
         raise BagError(f'{input_path}: no such bag')
-    if output_path.exists() or output_path.is_symlink():
-        raise BagError(f'{output_path}: already exists; refusing to overwrite it')
-    if output_path.resolve() == input_path.resolve():
-        raise BagError(f'{output_path}: output must differ from the input')
+    check_output(output_path, [input_path], overwrite=None)  # not inside the input, not over
     if verify:  # False only when the caller has just run verify_bag itself
         verify_bag(input_path)
     typestore = get_typestore(Stores.ROS2_JAZZY)

@@ -9,9 +9,10 @@ from pathlib import Path
 import signal
 from typing import Optional, Sequence
 
-from clip_depth_ros.cli.common import (add_debug_option, load_estimator, max_range_arg,
-                                       tool_main, UsageError)
+from clip_depth_ros.cli.common import (add_debug_option, load_estimator, max_range_arg, tool_main,
+                                       UsageError)
 from clip_depth_ros.config import PRECISIONS
+from clip_depth_ros.engine.output_files import check_output
 from clip_depth_ros.frames.limits import FrameLimits
 
 
@@ -60,8 +61,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     if not args.input.exists():
         raise BagError(f'{args.input}: no such bag')
-    if args.output.exists() or args.output.is_symlink():
-        raise BagError(f'{args.output}: already exists; refusing to overwrite it')
+    check_output(args.output, [args.input, args.checkpoint], overwrite=None)
     try:
         limits = FrameLimits(args.max_pixels, tuple(args.compressed_formats))
     except ValueError as e:

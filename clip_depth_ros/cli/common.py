@@ -1,10 +1,13 @@
 # Copyright 2026 The clip_depth_ros Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-What every command-line tool shares: logging set-up and turning failures into one line.
+What every command-line tool shares: logging set-up, failures as one line, safe output files.
 
 Every failure ends as one line on stderr, `<tool>: error: <message>`, and exit status 1 (2 for
-usage errors, 130 for an interrupt); `--debug` anywhere on the command line adds the traceback.
+usage errors and refused outputs, 130 for an interrupt); `--debug` anywhere on the command line
+adds the traceback. Outputs follow engine.output_files: never inside an input, never over a
+file the tool did not create unless `--overwrite` (added by `add_overwrite_option`), never
+through a link, no temporary left behind, created with the user's umask.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from clip_depth_ros.config import check_max_range, ConfigError
 
+from clip_depth_ros.engine.output_files import OutputRefused, OVERWRITE_HELP
+
 EXPECTED_ERRORS = (OSError, ValueError, RuntimeError)
 DEBUG_FLAG = '--debug'
 MESSAGE_CHARS = 500
@@ -33,6 +38,11 @@ Camera = Tuple[float, float, float, float]  # fx, fy, cx, cy in pixels
 
 class UsageError(ValueError):
     """The command line asks for something impossible: exit status 2, like argparse."""
+
+
+def add_overwrite_option(parser: argparse.ArgumentParser, *aliases: str) -> None:
+    """Add the one --overwrite option: same name, same help in every tool that replaces outputs."""
+    parser.add_argument('--overwrite', *aliases, action='store_true', help=OVERWRITE_HELP)
 
 
 def _quiet_random_init(record: logging.LogRecord) -> bool:
@@ -156,6 +166,6 @@ def tool_main(func: Callable[[Optional[Sequence[str]]], int]) -> Callable[..., i
             if debug:
                 traceback.print_exc()
             print(f'{prog}: error: {one_line(e)}', file=sys.stderr)
-            return 2 if isinstance(e, UsageError) else 1
+            return 2 if isinstance(e, (UsageError, OutputRefused)) else 1
 
     return wrapper

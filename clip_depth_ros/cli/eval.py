@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
-from clip_depth_ros.cli.common import (add_camera_options, add_debug_option, camera_from_args,
-                                       tool_main)
+from clip_depth_ros.cli.common import (add_camera_options, add_debug_option, add_overwrite_option,
+                                       camera_from_args, tool_main)
 from clip_depth_ros.config import PRECISIONS
 from clip_depth_ros.train.config import DataConfig, DATASETS
 from clip_depth_ros.train.metrics import METRICS, TEMPORAL_COLUMNS
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--flip', action='store_true', help='average with the flipped prediction')
     p.add_argument('--out', required=True, type=Path,
                    help='output directory: metrics.json, per_image.csv, pairs.csv')
+    add_overwrite_option(p)
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: CUDA if present)')
     p.add_argument('--precision', choices=PRECISIONS, default='auto',
                    help='as the node: auto = bf16 where the device computes it natively')
@@ -252,7 +254,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from clip_depth_ros.train.engine import evaluate
     from clip_depth_ros.train.metrics import format_table
 
+    from clip_depth_ros.engine.output_files import check_outputs, write_atomic
+
     args = parse_args(argv)
+    check_outputs(args.out, ['metrics.json', 'per_image.csv']
+                  + (['pairs.csv'] if args.dataset in ('bag', 'tum') else []),
+                  [args.checkpoint, args.data_root, args.gt_root, args.split_file,
+                   args.intrinsics, None if args.poses in (None, 'tf') else args.poses],
+                  args.overwrite)
     dataset = load_dataset(args)  # fails on missing files before the model loads
     focal_px, camera = camera_from_args(args)
     if camera is not None or args.focal_px is not None:
@@ -287,11 +296,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for row in rows:
             row.update(temporal.rows.get(row['name'], {}))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
-    with open(args.out / 'per_image.csv', 'w', newline='', encoding='utf-8') as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_atomic(args.out / 'metrics.json', json.dumps(metrics, indent=2) + '\n')
+    per_image = io.StringIO(newline='')
+    writer = csv.DictWriter(per_image, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(args.out / 'per_image.csv', per_image.getvalue())
     pairs = write_pairs(args.out, dataset, split_name='' if args.subset == 'all' else args.subset)
     what = args.checkpoint
     if args.baseline == 'median':

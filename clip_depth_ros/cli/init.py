@@ -8,10 +8,12 @@ import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
-from clip_depth_ros.cli.common import add_debug_option, tool_main
+from clip_depth_ros.cli.common import add_debug_option, add_overwrite_option, tool_main
 from clip_depth_ros.config import ModelConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
 from clip_depth_ros.engine.checkpoint import (CLIP_WEIGHTS_FILE, CONFIG_FILE, is_weights_path,
-                                              save_checkpoint, save_random_clip_weights)
+                                              save_checkpoint, save_random_clip_weights,
+                                              WEIGHTS_FILE)
+from clip_depth_ros.engine.output_files import check_output, OutputRefused
 import torch
 
 _DEFAULTS = ModelConfig()
@@ -38,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='fx at network scale the depth refers to (default: the NYU camera)')
     p.add_argument('--seed', type=int, default=0,
                    help='torch seed of the initial weights (same seed, same checkpoint)')
-    p.add_argument('--force', action='store_true', help='replace an existing checkpoint')
+    add_overwrite_option(p, '--force')  # --force: its name before --overwrite was everyone's
     add_debug_option(p)
     return p
 
@@ -52,10 +54,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from clip_depth_ros.models.factory import build_model
 
     args = parse_args(argv)
-    if (args.out / CONFIG_FILE).exists() and not args.force:
-        raise FileExistsError(f'{args.out}: already holds a checkpoint (use --force to replace)')
+    if (args.out / CONFIG_FILE).exists() and not args.overwrite:
+        raise OutputRefused(f'{args.out}: already holds a checkpoint; refusing to overwrite it '
+                            '(--overwrite replaces outputs of an earlier run)')
     random_clip = args.pretrained is None
     pretrained = CLIP_WEIGHTS_FILE if random_clip else args.pretrained
+    weights_in = None if random_clip or not is_weights_path(pretrained) else pretrained
+    for name in (CONFIG_FILE, WEIGHTS_FILE) + ((CLIP_WEIGHTS_FILE,) if random_clip else ()):
+        check_output(args.out / name, [weights_in], args.overwrite)
     if is_weights_path(pretrained) and not random_clip and not Path(pretrained).is_file():
         raise FileNotFoundError(f'{pretrained}: CLIP weights file not found')
     config = ModelConfig(backbone=args.backbone, pretrained=pretrained, taps=tuple(args.taps),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence, Tuple
 
 from clip_depth_ros.cli.common import add_debug_option, tool_main
+from clip_depth_ros.engine.output_files import building, check_output
 import numpy as np
 
 COLOR = '/camera/color/image_raw'
@@ -51,9 +52,7 @@ def write_rgbd_bag(path: Path, frames: Iterable[RgbdFrame], camera: Camera,
     from rosbags.typesys import get_typestore, Stores
     if depth_encoding not in ('16UC1', '32FC1'):
         raise ValueError(f'depth encoding must be 16UC1 or 32FC1, got {depth_encoding!r}')
-    path = Path(path)
-    if path.exists():
-        raise FileExistsError(f'{path}: already exists; refusing to overwrite it')
+    path = check_output(path, overwrite=None)
     ts = get_typestore(Stores.ROS2_JAZZY)
     t = ts.types
     plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
@@ -76,7 +75,7 @@ def write_rgbd_bag(path: Path, frames: Iterable[RgbdFrame], camera: Camera,
             roi=t['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0,
                                                       width=0, do_rectify=False))
 
-    with Writer(path, version=9, storage_plugin=plugin) as writer:
+    with building(path) as work, Writer(work, version=9, storage_plugin=plugin) as writer:
         color = writer.add_connection(COLOR + ('/compressed' if compressed else ''), color_type,
                                       typestore=ts)
         color_info = writer.add_connection(COLOR_INFO, info_type, typestore=ts)
@@ -188,6 +187,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from clip_depth_ros.train.datasets import read_intrinsics_txt
     args = parse_args(argv)
+    check_output(args.out, [args.source, args.poses], overwrite=None)
     camera = tuple(args.intrinsics) if args.intrinsics else read_intrinsics_txt(
         args.source / 'intrinsics.txt', required=True)
     poses = None

@@ -9,10 +9,11 @@ Also `python -m clip_depth_ros.train`, and under `torchrun --nproc_per_node=N` (
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Optional, Sequence
 
-from clip_depth_ros.cli.common import add_debug_option, tool_main, UsageError
+from clip_depth_ros.cli.common import add_debug_option, add_overwrite_option, tool_main, UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='dotted overrides, e.g. optim.epochs=5 data.root=datasets/nyu')
     p.add_argument('--print-config', action='store_true',
                    help='print the resolved config and exit')
+    add_overwrite_option(p)
     add_debug_option(p)
     return p
 
@@ -48,7 +50,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         import yaml
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end='')
         return 0
-    from clip_depth_ros.train.engine import fit
+    from clip_depth_ros.train.engine import check_out_dir, fit
+    if os.environ.get('RANK', '0') == '0':  # under torchrun: rank 0 alone, before any writes
+        check_out_dir(cfg, args.overwrite)
     out = fit(cfg)
     print(f'checkpoints: {out / "best"} (best validation), {out / "last"} (resume from here)')
     return 0
