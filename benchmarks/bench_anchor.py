@@ -109,7 +109,7 @@ def settling(checkpoint: Path, time_constant_s: float, frames: int = 70, step_at
     node.autostart()
     wait_for(lambda: all(s.get_publisher_count() > 0 for s in node.input_subscriptions())
              and ref_pub.get_subscription_count() > 0
-             and node._pubs[''] and node._pubs['']['depth'].get_subscription_count() > 0,
+             and graph.probe.count_publishers(f'{ns}/depth/image') > 0,
              60, 'discovery')
     rgb = np.random.default_rng(3).integers(0, 256, (h, w, 3), dtype=np.uint8)
     info = CameraInfo(width=w, height=h, k=[fx / 2, 0, 64, 0, 110, 48, 0, 0, 1],

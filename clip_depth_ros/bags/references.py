@@ -15,8 +15,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from clip_depth_ros.bags.reader import (BagError, CAMERA_INFO, CameraInfos, CLOUD, IMAGE,
-                                        messages, reading, stamp_ns)
+from clip_depth_ros.bags.reader import (BagError, CAMERA_INFO, CameraInfos, CLOUD, deserialize,
+                                        IMAGE, messages, stamp_ns)
 from clip_depth_ros.config import AnchorConfig
 from clip_depth_ros.frames import anchoring
 from clip_depth_ros.frames.geometry import Intrinsics, InvalidIntrinsics
@@ -44,26 +44,18 @@ class BagReferences:
         self.config = dataclasses.replace(config, mode=MODES[self.msgtype])
         self.extrinsic = anchoring.Extrinsic.from_values(self.config.extrinsic)
         # Pass 1: the stamps only (each message is dropped once its header is read).
-        self.stamps = sorted(stamp_ns(self._deserialize(raw, self.msgtype).header)
-                             for _, _, raw in messages(reader, input_path, connections=conns))
+        self.stamps = sorted(stamp_ns(deserialize(typestore, raw, conn, input_path, t).header)
+                             for conn, t, raw in messages(reader, input_path, connections=conns))
         self.infos = CameraInfos()
         info_topic = topic.rsplit('/', 1)[0] + '/camera_info'
         info_conns = [c for c in reader.connections
                       if c.topic == info_topic and c.msgtype == CAMERA_INFO]
         if self.msgtype == IMAGE and info_conns:
-            for _, _, raw in messages(reader, input_path, connections=info_conns):
-                self.infos.add(self._deserialize(raw, CAMERA_INFO))
+            for conn, t, raw in messages(reader, input_path, connections=info_conns):
+                self.infos.add(deserialize(typestore, raw, conn, input_path, t))
         self.anchors = {t: CameraAnchor(self.config) for t in image_topics}
         self._seen: set = set()
         self._pending: List[Tuple[int, Any, int, bytes]] = []
-
-    def _deserialize(self, raw: bytes, msgtype: str):
-        with reading(self.input_path):
-            try:
-                return self.typestore.deserialize_cdr(raw, msgtype)
-            except Exception as e:  # a message that does not parse is a damaged bag
-                raise BagError(f'{self.input_path}: a {msgtype} message does not deserialize '
-                               f'({type(e).__name__})') from e
 
     def is_reference(self, conn) -> bool:
         return conn.topic == self.topic
@@ -77,15 +69,16 @@ class BagReferences:
 
     def ready(self, conn, raw: bytes, timestamp: int) -> bool:
         """Whether a frame can run now; if not, it waits for its reference (`add` returns it)."""
-        awaited = self._awaited(stamp_ns(self._deserialize(raw, conn.msgtype).header))
+        msg = deserialize(self.typestore, raw, conn, self.input_path, timestamp)
+        awaited = self._awaited(stamp_ns(msg.header))
         if awaited is None or awaited in self._seen:
             return True
         self._pending.append((awaited, conn, timestamp, raw))
         return False
 
-    def add(self, conn, raw: bytes) -> Iterable[Tuple[Any, int, bytes]]:
+    def add(self, conn, timestamp: int, raw: bytes) -> Iterable[Tuple[Any, int, bytes]]:
         """Read a reference message; return the waiting frames it releases, in bag order."""
-        msg = self._deserialize(raw, conn.msgtype)
+        msg = deserialize(self.typestore, raw, conn, self.input_path, timestamp)
         stamp = stamp_ns(msg.header)
         ref = self._reference(msg, stamp)
         if ref is not None:

@@ -19,8 +19,8 @@ from clip_depth_ros.train.metrics import average, image_errors, METRICS
 import numpy as np
 
 # Per-image columns added to per_image.csv: aligned metrics, then the fit.
-ALIGNED_COLUMNS = tuple(f'aligned_{k}' for k in METRICS) + ('align_scale', 'align_shift',
-                                                             'align_points', 'align_ok')
+ALIGNED_COLUMNS = tuple(f'aligned_{k}' for k in METRICS) + (
+    'align_scale', 'align_shift', 'align_points', 'align_ok')
 
 
 class AlignedScores:
