@@ -186,8 +186,7 @@ def test_init_refuses_an_existing_checkpoint_unless_overwrite(tmp_path):
     assert (mine / 'model.safetensors').read_bytes() == b'not ours'
 
 
-def test_infer_outputs_follow_the_umask_and_never_write_through_a_link(tmp_path,
-                                                                        tiny_checkpoint):
+def test_infer_outputs_follow_the_umask_and_never_write_through_a_link(tmp_path, tiny_checkpoint):
     frame, out = tmp_path / 'frame.png', tmp_path / 'out'
     cv2.imwrite(str(frame), np.full((48, 64, 3), 90, np.uint8))
     out.mkdir()
