@@ -200,3 +200,37 @@ def test_point_cloud_in_another_frame_corrects_a_mis_scaled_camera(tiny_checkpoi
         rig.status(lambda v: 'no reference within 50 ms' in v.get('anchor_state', ''))
     finally:
         rig.close()
+
+
+def test_laser_scan_with_its_extrinsic_corrects_a_mis_scaled_camera(tiny_checkpoint):
+    """A planar scan (x forward, y left) through the image's middle row, 10 cm below it."""
+    from sensor_msgs.msg import LaserScan
+    # scan frame -> optical frame: x_o = -y_s, y_o = -z_s + 0.1, z_o = x_s
+    extrinsic = [0.0, 0.1, 0.0, 0.5, -0.5, 0.5, 0.5]
+    rig = AnchorRig(tiny_checkpoint, LaserScan, anchor_mode='scan', anchor_topic='scan',
+                    anchor_extrinsic=extrinsic)
+    try:
+        right = right_and_halved(rig)
+        intr = geometry.Intrinsics.from_camera_info_msg(camera_info(FX / 2))
+        # the row the scan plane (y_o = 0.1 m) crosses depends on depth: v = cy + fy 0.1 / z;
+        # take each column's depth on the row nearest that, as the camera would see the plane.
+        cols = np.arange(W)
+        z = right[int(intr.cy), cols].astype(float)
+        for _ in range(3):
+            rows = np.clip(np.rint(intr.cy + intr.fy * 0.1 / z), 0, H - 1).astype(int)
+            z = right[rows, cols].astype(float)
+        x = (cols - intr.cx) / intr.fx * z
+        angles, ranges = np.arctan2(-x, z), np.hypot(x, z)  # scan y = -optical x
+        order = np.argsort(angles)
+        inc = (angles[order][-1] - angles[order][0]) / (W - 1)
+        grid = angles[order][0] + inc * np.arange(W)
+        hdr = header()
+        scan = LaserScan(header=Header(frame_id='laser', stamp=hdr.stamp),
+                         angle_min=float(grid[0]), angle_max=float(grid[-1]),
+                         angle_increment=float(inc), range_min=0.05, range_max=1000.0,
+                         ranges=np.interp(grid, angles[order], ranges[order]).astype(
+                             np.float32).tolist())
+        rig.send_reference(scan)
+        check_corrected(rig, right, hdr)
+    finally:
+        rig.close()
