@@ -11,6 +11,7 @@ from clip_depth_ros.ros.depth_node import DepthNode
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rclpy.parameter import Parameter
+from rclpy.qos import ReliabilityPolicy
 from ros_harness import Graph, wait_for
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
@@ -42,7 +43,7 @@ def image(hdr, seed=3):
 
 
 class AnchorRig:
-    def __init__(self, checkpoint, reference_type, **params):
+    def __init__(self, checkpoint, reference_type, late_reference=False, **params):
         self.ns = f'/anchor{next(_RIGS)}'
         self.graph = g = Graph()
         overrides = [Parameter('checkpoint', value=str(checkpoint)),
@@ -55,12 +56,20 @@ class AnchorRig:
         self.diag = g.record(DiagnosticArray, '/diagnostics')
         self.image_pub = g.publisher(Image, f'{self.ns}/image')
         self.info_pub = g.publisher(CameraInfo, f'{self.ns}/camera_info')
-        self.ref_pub = g.publisher(reference_type, f'{self.ns}/{params["anchor_topic"]}')
+        ref_topic = f'{self.ns}/{params["anchor_topic"]}'
+        if not late_reference:
+            self.ref_pub = g.publisher(reference_type, ref_topic)
         self.ref_info_pub = g.publisher(CameraInfo, f'{self.ns}/reference/camera_info')
         self.node = DepthNode(context=g.context, parameter_overrides=overrides,
                               namespace=self.ns)
         g.add(self.node)
         self.node.autostart()
+        if late_reference:  # the sensor starts after the node: its QoS is followed
+            assert self.node.references.reliability()[('', 'reference')] == \
+                ReliabilityPolicy.BEST_EFFORT
+            self.ref_pub = g.publisher(reference_type, ref_topic)
+            wait_for(lambda: self.node.references.reliability()[('', 'reference')]
+                     == ReliabilityPolicy.RELIABLE, what='reference QoS follows its publisher')
         wait_for(lambda: self.node.input_subscriptions() and all(
             s.get_publisher_count() > 0 for s in self.node.input_subscriptions())
             and self.ref_pub.get_subscription_count() > 0, what='discovery')
@@ -149,7 +158,7 @@ def check_corrected(rig, right, hdr):
 
 
 def test_reference_depth_image_corrects_a_mis_scaled_camera(tiny_checkpoint):
-    rig = AnchorRig(tiny_checkpoint, Image, anchor_mode='depth',
+    rig = AnchorRig(tiny_checkpoint, Image, late_reference=True, anchor_mode='depth',
                     anchor_topic='reference/image')
     try:
         right = right_and_halved(rig)

@@ -392,6 +392,7 @@ class DepthNode(LifecycleNode):
                     self._subscribe(cam, kind, wanted)
                     self.get_logger().info(f'{self._topic(cam, kind)}: subscribed '
                                            f'{QOS_NAMES[wanted]} to match its publishers')
+            self.references.recheck(matching_reliability)  # scale anchoring's inputs
 
     def input_qos(self) -> Dict[Tuple[str, str], str]:
         """{(camera, 'image' | 'camera_info'): 'reliable' | 'best_effort'} as subscribed now."""

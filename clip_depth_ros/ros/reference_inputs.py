@@ -54,7 +54,7 @@ class ReferenceInputs:
                                       f'({str(e).split(", at ")[0]})') from None
         self._cams = {cam.name: cam for cam in cameras}
         self._frame_ids: Dict[str, str] = {}  # each camera's image frame (for TF)
-        self._subs: List[Any] = []
+        self._subs: Dict[Tuple[str, str], Tuple[Any, ReliabilityPolicy]] = {}
         self._depth_info: Dict[str, Optional[Intrinsics]] = {}
         self._tf = self._tf_listener = None
 
@@ -68,36 +68,55 @@ class ReferenceInputs:
         Subscribe each camera's reference.
 
         QoS: `choose` (the images' rule) applied to the publishers present now; with none yet,
-        best effort, which matches any publisher.
+        best effort, which matches any publisher. `recheck` follows publishers that appear
+        later, as the images' subscriptions do.
         """
         if not self.enabled:
             return
         if self.config.use_tf and self._tf is None:
             self._tf, self._tf_listener = _tf_listener(self.node)
-        node, mode = self.node, self.config.mode
-        for name, topic in self.topics.items():
-            offered = [i.qos_profile.reliability
-                       for i in node.get_publishers_info_by_topic(topic)]
-            qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=choose(
-                [r for r in offered if r in (ReliabilityPolicy.RELIABLE,
-                                             ReliabilityPolicy.BEST_EFFORT)]))
-            if mode == 'depth':
-                self._subs.append(node.create_subscription(
-                    Image, topic, lambda m, n=name: self._on_depth(n, m), qos))
-                self._subs.append(node.create_subscription(
-                    CameraInfo, info_topic_of(topic),
-                    lambda m, n=name: self._on_depth_info(n, m), qos))
-            elif mode == 'points':
-                self._subs.append(node.create_subscription(
-                    PointCloud2, topic, lambda m, n=name: self._on_points(n, m), qos))
-            else:
-                self._subs.append(node.create_subscription(
-                    LaserScan, topic, lambda m, n=name: self._on_scan(n, m), qos))
+        kinds = ('reference', 'camera_info') if self.config.mode == 'depth' else ('reference',)
+        for name in self.topics:
+            for kind in kinds:
+                self._subscribe(name, kind, choose(self._offered(name, kind)))
+
+    def _topic(self, name: str, kind: str) -> str:
+        return self.topics[name] if kind == 'reference' else info_topic_of(self.topics[name])
+
+    def _offered(self, name: str, kind: str) -> List[ReliabilityPolicy]:
+        known = (ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT)
+        return [i.qos_profile.reliability for i in
+                self.node.get_publishers_info_by_topic(self._topic(name, kind))
+                if i.qos_profile.reliability in known]
+
+    def _subscribe(self, name: str, kind: str, reliability: ReliabilityPolicy) -> None:
+        old = self._subs.pop((name, kind), None)
+        if old is not None:
+            self.node.destroy_subscription(old[0])
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=reliability)
+        handlers = {'depth': (Image, self._on_depth), 'points': (PointCloud2, self._on_points),
+                    'scan': (LaserScan, self._on_scan)}
+        msg_type, handler = (CameraInfo, self._on_depth_info) if kind == 'camera_info' \
+            else handlers[self.config.mode]
+        sub = self.node.create_subscription(msg_type, self._topic(name, kind),
+                                            lambda m, n=name, h=handler: h(n, m), qos)
+        self._subs[(name, kind)] = (sub, reliability)
+
+    def recheck(self, choose: Callable[[List[ReliabilityPolicy]], ReliabilityPolicy]) -> None:
+        """Follow the publishers' reliability when they appear or change (the QoS timer)."""
+        for (name, kind), (_, current) in list(self._subs.items()):
+            offered = self._offered(name, kind)
+            if offered and choose(offered) != current:
+                self._subscribe(name, kind, choose(offered))
+
+    def reliability(self) -> Dict[Tuple[str, str], ReliabilityPolicy]:
+        """{(camera, 'reference' | 'camera_info'): reliability} as subscribed now."""
+        return {key: rel for key, (_, rel) in list(self._subs.items())}
 
     def stop(self) -> None:
-        for sub in self._subs:
+        for sub, _ in self._subs.values():
             self.node.destroy_subscription(sub)
-        self._subs = []
+        self._subs = {}
 
     # -- messages -> references ----------------------------------------------------------
     def _problem(self, name: str, message: str) -> None:
