@@ -163,7 +163,9 @@ def prose_problems(path: Path, tools, aliases, params, launch):
                     tool, start = aliases[tokens[i + 1]], i + 2
                     break
             if tool is not None and tool.command in gen.NO_PARSER:
-                names = [t.split(':=')[0] for t in tokens[start:] if ':=' in t]
+                args = tokens[start:]  # `-r FROM:=TO` remaps a topic, `-p NAME:=V` sets a value
+                names = [t.split(':=')[0] for i, t in enumerate(args)
+                         if ':=' in t and not (i and args[i - 1] in ('-r', '--remap'))]
                 bad = [n for n in names if n not in params and '.' not in n]
                 problems += [f'{path.name}: `{snippet}`: no parameter {n}' for n in bad]
             elif tool is not None:
