@@ -15,10 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import logging
-import os
 from pathlib import Path
-import shutil
-import tempfile
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -28,7 +25,7 @@ from clip_depth_ros.bags.reader import (BagError, CAMERA_INFO, CameraInfos, CLOU
                                         verify_bag)
 from clip_depth_ros.bags.references import BagReferences
 from clip_depth_ros.config import AnchorConfig
-from clip_depth_ros.engine.output_files import check_output
+from clip_depth_ros.engine.output_files import building, check_output
 from clip_depth_ros.frames import geometry
 from clip_depth_ros.frames.limits import DEFAULT_LIMITS, FrameLimits, FrameRejected
 from clip_depth_ros.serving.frame_path import (CANONICAL_FALLBACK, decode_for_model,
@@ -101,14 +98,9 @@ def process_bag(input_path: Path, output_path: Path, estimator,
     if verify:  # False only when the caller has just run verify_bag itself
         verify_bag(input_path)
     typestore = get_typestore(Stores.ROS2_JAZZY)
-    try:
-        work = Path(tempfile.mkdtemp(dir=output_path.parent, prefix=f'.{output_path.name}.',
-                                     suffix='.partial'))
-    except OSError as e:
-        raise BagError(f'{output_path}: cannot create the output: {os_reason(e)}') from e
     summary = BagSummary()
     start = time.perf_counter()
-    try:
+    with building(output_path) as target:  # renamed into place only when complete
         with reading(input_path):
             reader = Reader(input_path)
             reader.open()
@@ -128,7 +120,7 @@ def process_bag(input_path: Path, output_path: Path, estimator,
                     logger.warning('%s: no camera_info on %s for %s: depth written, '
                                    'depth/camera_info and points omitted', input_path,
                                    _info_topic(conn), conn.topic)
-            out = _Output(work / output_path.name, output_path, plugin_enum)
+            out = _Output(target, output_path, plugin_enum)
             copies = {c.id: out.call(_copy_connection, c, typestore)
                       for c in reader.connections}
             outputs = _add_outputs(out, typestore, images, points, infos)
@@ -161,14 +153,6 @@ def process_bag(input_path: Path, output_path: Path, estimator,
             out.close()
         finally:
             reader.close()
-        if output_path.exists() or output_path.is_symlink():  # appeared while we worked
-            raise BagError(f'{output_path}: appeared while the bag was being written; '
-                           f'refusing to overwrite it')
-        os.rename(work / output_path.name, output_path)
-        os.rmdir(work)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)  # ours: made by mkdtemp above
-        raise
     summary.seconds = time.perf_counter() - start
     return summary
 

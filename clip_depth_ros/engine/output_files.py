@@ -175,7 +175,10 @@ def building(path: PathLike) -> Iterator[Path]:
     it holds, so a failed or interrupted run leaves neither half an output nor a temporary.
     """
     path = Path(path)
-    work = new_temp_dir(path.parent, f'.{path.name}.', '.partial')
+    try:
+        work = new_temp_dir(path.parent, f'.{path.name}.', '.partial')
+    except OSError as e:  # a full or read-only disk: name the output, not our temporary
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
     try:
         yield work / path.name
         if path.exists() or path.is_symlink():  # rename() would replace an empty directory
