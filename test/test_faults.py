@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Hostile input without ROS: frame limits before decoding, throttled problem reports."""
 
+import re
+
 from bombs import jpeg_bomb, png_bomb, png_header_only
 from clip_depth_ros.config import ConfigError
 from clip_depth_ros.frames import pixels
@@ -251,7 +253,7 @@ def _same_tensors(a, b):
     return ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
 
 
-def test_checkpoints_load_after_a_kill_at_every_file_operation(tmp_path, monkeypatch):
+def test_checkpoints_load_after_a_kill_at_every_file_operation(tmp_path, monkeypatch, capsys):
     import shutil
     from clip_depth_ros.engine.inference import DepthEstimator
     from clip_depth_ros.train import engine, run_state
@@ -308,7 +310,12 @@ def test_checkpoints_load_after_a_kill_at_every_file_operation(tmp_path, monkeyp
     assert [h['epoch'] for h in expected] == [1, 2]
     for epochs, n in sorted(outcomes.items()):
         out = tmp_path / f'kill{n:03d}'
+        capsys.readouterr()
         engine.fit(_tiny_cfg(out, f'resume={out / "last"}'))
+        # Resumed, not restarted (a restart retraces the same weights): only the epochs after
+        # the one `last` holds are trained.
+        trained = re.findall(r'^epoch (\d+)/2:', capsys.readouterr().out, re.M)
+        assert trained == [str(e) for e in range(epochs[1] + 1, 3)], (epochs, trained)
         for name in ('last', 'best'):
             assert _same_tensors(out / name, reference / name), (epochs, name)
         assert _history(out) == expected, (epochs, n)
