@@ -136,3 +136,28 @@ def test_output_qos_overrides_are_rclpys(tiny_checkpoint):
         node.stop_inputs()
     finally:
         graph.close()
+
+
+def test_outputs_keep_the_last_two_reliable(tiny_checkpoint):
+    """Outputs are reliable keep-last 2: a slow subscriber never makes the node buffer more."""
+    graph = Graph()
+    try:
+        node = start_node(graph, tiny_checkpoint, '/qos_keep')
+        kinds = {'depth': 'image', 'info': 'camera_info', 'points': 'points',
+                 'colormap': 'colormap'}
+
+        def offered(topic):
+            return [i.qos_profile for i in graph.probe.get_publishers_info_by_topic(topic)]
+        wait_for(lambda: all(offered(f'/qos_keep/depth/{t}') for t in kinds.values()),
+                 what='the outputs in the graph')
+        for key, topic in kinds.items():
+            # Reliability as the graph sees it offered; DDS discovery does not carry history
+            # or depth (the graph says UNKNOWN, 0), so those come from the publisher itself.
+            (seen,) = offered(f'/qos_keep/depth/{topic}')
+            assert seen.reliability == ReliabilityPolicy.RELIABLE, topic
+            qos = node._pubs[''][key].qos_profile
+            assert (qos.history, qos.depth, qos.reliability) == (
+                HistoryPolicy.KEEP_LAST, 2, ReliabilityPolicy.RELIABLE), topic
+        node.stop_inputs()
+    finally:
+        graph.close()
