@@ -1,6 +1,6 @@
 # Copyright 2026 The clip_depth_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The test harness itself: a failure inside a callback or a thread fails the test, with its cause."""
+"""The test harness itself: a failure in a callback or a thread fails the test, with its cause."""
 
 import subprocess
 import sys
@@ -38,14 +38,14 @@ def test_an_exception_in_a_callback_fails_the_wait_with_its_traceback():
 
 def test_an_exception_in_a_thread_fails_the_test(tmp_path):
     """A thread's unhandled exception is an error of the test (pytest's warning, made one)."""
-    (tmp_path / 'test_inner.py').write_text(textwrap.dedent('''
+    (tmp_path / 'test_inner.py').write_text(textwrap.dedent("""
         import threading
 
         def test_thread():
             t = threading.Thread(target=lambda: 1 / 0)
             t.start()
             t.join()
-    '''))
+    """))
     from conftest import REPO
     r = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
                         '-c', str(REPO / 'setup.cfg'), '--rootdir', str(tmp_path),
