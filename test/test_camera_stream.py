@@ -179,3 +179,11 @@ def test_node_config_cameras_and_timeouts():
             NodeConfig(**bad)
     assert CameraConfig(name='left').output_prefix == 'left/depth'
     assert CameraConfig().output_prefix == 'depth'
+
+
+def test_cpu_threads_zero_means_every_core():
+    assert NodeConfig(cpu_threads=0).inference_threads(16) == 16
+    assert NodeConfig().inference_threads(0) == 1   # os.cpu_count() may say None
+    assert NodeConfig(cpu_threads=3).inference_threads(16) == 3
+    with pytest.raises(ConfigError, match='cpu_threads'):
+        NodeConfig(cpu_threads=-1)

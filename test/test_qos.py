@@ -142,7 +142,9 @@ def test_outputs_keep_the_last_two_reliable(tiny_checkpoint):
     """Outputs are reliable keep-last 2: a slow subscriber never makes the node buffer more."""
     graph = Graph()
     try:
-        node = start_node(graph, tiny_checkpoint, '/qos_keep')
+        # qos_overrides (rclpy's, given at start) change one output's depth, not the others'.
+        node = start_node(graph, tiny_checkpoint, '/qos_keep',
+                          **{'qos_overrides./qos_keep/depth/points.publisher.depth': 5})
         kinds = {'depth': 'image', 'info': 'camera_info', 'points': 'points',
                  'colormap': 'colormap'}
 
@@ -157,7 +159,8 @@ def test_outputs_keep_the_last_two_reliable(tiny_checkpoint):
             assert seen.reliability == ReliabilityPolicy.RELIABLE, topic
             qos = node._pubs[''][key].qos_profile
             assert (qos.history, qos.depth, qos.reliability) == (
-                HistoryPolicy.KEEP_LAST, 2, ReliabilityPolicy.RELIABLE), topic
+                HistoryPolicy.KEEP_LAST, 5 if key == 'points' else 2,
+                ReliabilityPolicy.RELIABLE), topic
         node.stop_inputs()
     finally:
         graph.close()
