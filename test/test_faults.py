@@ -28,6 +28,7 @@ def encode(ext, shape=(37, 53, 3), params=()):
     ('.jpg', (cv2.IMWRITE_JPEG_PROGRESSIVE, 1), 'jpeg'),   # SOF2
     ('.bmp', (), 'bmp'), ('.webp', (), 'webp'),
     ('.webp', (cv2.IMWRITE_WEBP_QUALITY, 101), 'webp'),    # lossless VP8L
+    ('.webp', (cv2.IMWRITE_WEBP_QUALITY, 80), 'webp'),     # lossy VP8 (the default is lossless)
 ])
 def test_header_gives_the_size_the_decoder_finds(ext, params, name):
     for shape in ((37, 53, 3), (480, 640, 3), (1, 3000, 3)):
