@@ -29,8 +29,12 @@ DEPTH_NODE = os.path.join(os.path.dirname(sys.executable), 'depth_node')
 _GRAPHS: 'weakref.WeakSet[Graph]' = weakref.WeakSet()
 
 
-class CallbackError(AssertionError):
-    """An exception escaped a callback that a test graph's executor ran."""
+class CallbackError(Exception):
+    """
+    An exception escaped a callback that a test graph's executor ran.
+
+    Not an AssertionError: a test that tolerates a timed-out wait must not swallow it.
+    """
 
 
 def raise_callback_errors() -> None:
