@@ -4,6 +4,8 @@
 # make demo   set up .venv if needed, then run the built-in demo (the main job)
 # make test   set up .venv if needed, then run the whole test suite
 # make docs   regenerate the option, parameter and launch-argument tables in docs/
+# make mutation  mutate chosen modules and report the mutants the tests miss (CPU heavy;
+#              MUTATION_ARGS="--target limits --sample 0 --budget-s 1800" for more)
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -13,7 +15,7 @@ PY := $(VENV)/bin/python
 DEMO_ARGS ?= --tiny
 ROS_ENV := AMENT_PREFIX_PATH=$(abspath $(VENV)) ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean mutation
 
 setup:
 	@scripts/setup.sh
@@ -23,6 +25,10 @@ demo: setup
 
 test: setup
 	$(ROS_ENV) HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+MUTATION_ARGS ?= --sample 6 --budget-s 300
+mutation: setup
+	$(ROS_ENV) HF_HUB_OFFLINE=1 $(PY) scripts/mutation.py $(MUTATION_ARGS)
 
 lint: setup
 	$(PY) -m pytest -q test/test_lint.py

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Shared fixtures: a tiny real CLIP checkpoint, real sample frames, DDS kept on this host."""
 
+import collections
 import os
 from pathlib import Path
 
@@ -14,7 +15,10 @@ os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO.parent / 'shared' / 'samples' / 'tum_freiburg1_rpy'
+# Everything a test reads lives in the repository: the shipped TUM frames (a TUM sequence by
+# their associations.txt) and, under test/data, that sequence's ground-truth trajectory.
+SAMPLES = REPO / 'clip_depth_ros' / 'data' / 'tum_fr1_rpy'
+GROUNDTRUTH = REPO / 'test' / 'data' / 'tum_fr1_rpy_groundtruth.txt'
 TINY = 'ViT-T-16-test'
 
 
@@ -35,8 +39,7 @@ def tiny_estimator(tiny_checkpoint):
 
 def sample_paths():
     rgb = sorted((SAMPLES / 'rgb').glob('*.png'))
-    if not rgb:
-        pytest.skip(f'sample frames not found under {SAMPLES}')
+    assert rgb, f'the shipped sample frames are missing from {SAMPLES}'
     return rgb
 
 
@@ -53,3 +56,17 @@ def _restore_torch_threads():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """End every run with the skipped tests counted by reason: a green run says what it left."""
+    reasons = collections.Counter()
+    for report in terminalreporter.stats.get('skipped', []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix('Skipped: ')] += 1
+    if not reasons:
+        return
+    terminalreporter.section(f'{sum(reasons.values())} skipped, by reason')
+    for reason, count in reasons.most_common():
+        terminalreporter.write_line(f'{count:4d}  {reason}')

@@ -6,7 +6,9 @@ import os
 import sys
 import threading
 import time
+import traceback
 from typing import Callable, Dict, List
+import weakref
 
 import rclpy
 from rclpy.context import Context
@@ -22,12 +24,33 @@ RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
 DEPTH_NODE = os.path.join(os.path.dirname(sys.executable), 'depth_node')
 
 
+# Every open Graph: a wait fails at once, with the traceback, when one of them has caught an
+# exception in a callback, instead of timing out with the cause nowhere in the output.
+_GRAPHS: 'weakref.WeakSet[Graph]' = weakref.WeakSet()
+
+
+class CallbackError(Exception):
+    """
+    An exception escaped a callback that a test graph's executor ran.
+
+    Not an AssertionError: a test that tolerates a timed-out wait must not swallow it.
+    """
+
+
+def raise_callback_errors() -> None:
+    """Fail with the first unreported exception any open test graph's executor caught."""
+    for graph in list(_GRAPHS):
+        graph.raise_errors()
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, what: str = '') -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        raise_callback_errors()
         if predicate():
             return
         time.sleep(0.01)
+    raise_callback_errors()
     raise AssertionError(f'timed out after {timeout} s waiting for {what or predicate}')
 
 
@@ -39,6 +62,9 @@ class Graph:
     rclpy's MultiThreadedExecutor misses keep-last-1 frames the node would get: under it, a
     reliable camera in another process delivered 17 of 20 frames at 2 Hz and 19 of 30 at 10 Hz,
     under this one all of them (benchmarks/README.md, Delivery).
+
+    An exception raised in any callback the executor runs (the probe's or the node's) is kept
+    with its traceback and fails the next `wait_for`, or `close`, of the test.
     """
 
     def __init__(self) -> None:
@@ -48,15 +74,29 @@ class Graph:
         self.probe = Node('probe', context=self.context)
         self.executor.add_node(self.probe)
         self.received: Dict[str, List] = {}
+        self.errors: List[str] = []  # tracebacks not yet reported
+        self._closing = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._spin, daemon=True)
+        _GRAPHS.add(self)
         self._thread.start()
 
     def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # the executor stops with the context at teardown
-            pass
+        while self.context.ok() and not self._closing:
+            try:
+                self.executor.spin_once(timeout_sec=0.1)
+            except Exception:
+                if self._closing or not self.context.ok():
+                    return  # the executor stops with the context at teardown
+                with self._lock:
+                    self.errors.append(traceback.format_exc())
+
+    def raise_errors(self) -> None:
+        with self._lock:
+            errors, self.errors = self.errors, []
+        if errors:
+            raise CallbackError(f'{len(errors)} exception(s) in callbacks of the test graph; '
+                                f'the first:\n{errors[0]}')
 
     def add(self, node) -> None:
         self.executor.add_node(node)
@@ -74,8 +114,11 @@ class Graph:
         return bucket
 
     def close(self) -> None:
+        self._closing = True
+        _GRAPHS.discard(self)
         self.executor.shutdown(timeout_sec=5.0)
         for node in list(self.executor.get_nodes()):
             node.destroy_node()
         rclpy.try_shutdown(context=self.context)
         self._thread.join(timeout=5.0)
+        self.raise_errors()

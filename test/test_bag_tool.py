@@ -423,9 +423,12 @@ def test_full_disk_is_one_line_naming_the_output(tmp_path, tiny_checkpoint, stor
     def limit_file_size():
         resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
     preexec = limit_file_size
+    if mechanism == 'tmpfs' and (shutil.which('unshare') is None
+                                 or not _can_mount_tmpfs(target)):
+        # No user namespaces here (containers, hardened kernels): the file size limit then
+        # fills the disk for this storage too (EFBIG instead of ENOSPC), rather than a skip.
+        mechanism = 'rlimit'
     if mechanism == 'tmpfs':
-        if shutil.which('unshare') is None or not _can_mount_tmpfs(target):
-            pytest.skip('cannot mount a tmpfs in a user namespace here')
         # What is left on the tmpfs is listed from inside the namespace, where it exists.
         cmd = ['unshare', '-rm', 'sh', '-c', f'mount -t tmpfs -o size=256k tmpfs {target} && '
                f'{{ "$@"; rc=$?; echo "left:$(ls -A {target})"; exit $rc; }}', 'sh', *cmd]

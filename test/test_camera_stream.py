@@ -49,6 +49,28 @@ def test_slot_drops_and_counts_and_close_wakes_the_waiter():
     assert got == [None]
 
 
+def test_slots_after_close_and_reopen():
+    """Closed: what is left is still handed out, then None; reopened: stale frames are gone."""
+    slots = FrameSlots(['a', 'b'])
+    slots.put('a', 1)
+    slots.close()
+    assert slots.take(timeout=0) == {'a': 1}   # deactivate lets the frame in flight finish
+    assert slots.take() is None                 # closed: no wait
+    slots.put('b', 2)
+    slots.reopen()                              # activate again: no frame from before
+    assert slots.pending() == [] and slots.take(timeout=0) is None
+    slots.put('b', 3)
+    assert slots.pending() == ['b'] and slots.take(timeout=0) == {'b': 3}
+    # The camera served least recently goes first; the others of its key ride along.
+    slots.put('a', 4)
+    slots.put('b', 5)
+    assert slots.take(key=lambda name, item: name, timeout=0) == {'a': 4}
+    slots.put('a', 6)
+    assert slots.take(key=lambda name, item: name, timeout=0) == {'b': 5}
+    assert slots.take(key=lambda name, item: name, timeout=0) == {'a': 6}
+    assert slots.names == ['a', 'b'] and slots.dropped == {'a': 0, 'b': 0}
+
+
 def test_frequency_check_levels():
     now = [0.0]
     check = FrequencyCheck(1.0, 3.0, clock=lambda: now[0])
@@ -179,3 +201,41 @@ def test_node_config_cameras_and_timeouts():
             NodeConfig(**bad)
     assert CameraConfig(name='left').output_prefix == 'left/depth'
     assert CameraConfig().output_prefix == 'depth'
+
+
+def test_cpu_threads_zero_means_every_core():
+    assert NodeConfig(cpu_threads=0).inference_threads(16) == 16
+    assert NodeConfig().inference_threads(0) == 1   # os.cpu_count() may say None
+    assert NodeConfig(cpu_threads=3).inference_threads(16) == 3
+    with pytest.raises(ConfigError, match='cpu_threads'):
+        NodeConfig(cpu_threads=-1)
+
+
+def test_every_camera_info_refusal_and_its_boundary():
+    """Each refusal names its reason; the largest valid roi and binning are still accepted."""
+    k = [500.0, 0, 320, 0, 510.0, 240, 0, 0, 1]
+    make = geometry.Intrinsics.from_camera_info
+    for bad_k, reason in (([np.nan] + k[1:], 'non-finite'), ([np.inf] + k[1:], 'non-finite'),
+                          ([0.0] + k[1:], 'non-positive focal'),
+                          (k[:4] + [-1.0] + k[5:], 'non-positive focal')):
+        with pytest.raises(geometry.InvalidIntrinsics, match=reason):
+            make(bad_k, [0.0] * 12, 640, 480)
+    for size in ((0, 480), (640, 0), (-1, 480)):
+        with pytest.raises(geometry.InvalidIntrinsics, match='no image size'):
+            make(k, [0.0] * 12, *size)
+    for roi in ((1, 0, 640, 480), (0, 1, 640, 480), (-1, 0, 10, 10), (0, -1, 10, 10),
+                (0, 0, 0, 10), (0, 0, 10, 0), (630, 0, 11, 10), (0, 470, 10, 11)):
+        with pytest.raises(geometry.InvalidIntrinsics, match='not inside'):
+            make(k, [0.0] * 12, 640, 480, 1, 1, roi)
+    with pytest.raises(geometry.InvalidIntrinsics, match='leaves no pixel'):
+        make(k, [0.0] * 12, 640, 480, 3, 1, (0, 0, 2, 10))
+    with pytest.raises(geometry.InvalidIntrinsics, match='leaves no pixel'):
+        make(k, [0.0] * 12, 640, 480, 1, 3, (0, 0, 10, 2))
+    # The edges themselves are valid: an roi to the last pixel, binning as large as the roi.
+    edge = make(k, [0.0] * 12, 640, 480, 2, 5, (630, 470, 10, 10))
+    assert edge == geometry.Intrinsics(250.0, 102.0, -155.0, -46.0, 5, 2)
+    assert make(k, [0.0] * 12, 640, 480, 10, 10, (0, 0, 10, 10)).width == 1
+    edge.check_image_size(5, 2)
+    for size in ((5, 3), (4, 2), (2, 5)):
+        with pytest.raises(geometry.InvalidIntrinsics, match='is for 5x2, the image is'):
+            edge.check_image_size(*size)

@@ -3,6 +3,7 @@
 """Checkpoints: safetensors + JSON, exact reload, clear failures for bad ones."""
 
 import json
+import os
 import shutil
 
 from clip_depth_ros.cli.init import main as init_main
@@ -247,7 +248,6 @@ def test_version_1_with_a_bad_field_and_unknown_versions_are_refused(tiny_checkp
 
 # -- random CLIP weights are never silent --------------------------------------------------------
 def test_tools_say_when_clip_weights_are_random(tmp_path, tiny_checkpoint):
-    import os
     import subprocess
     import sys
     from clip_depth_ros.config import RANDOM_CLIP_WEIGHTS_MESSAGE
@@ -262,3 +262,16 @@ def test_tools_say_when_clip_weights_are_random(tmp_path, tiny_checkpoint):
                         '--out', str(tmp_path / 'ck')], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0 and RANDOM_CLIP_WEIGHTS_MESSAGE in r.stdout
+
+
+def test_pretrained_tags_pass_through_and_weight_paths_resolve(tmp_path):
+    """An open_clip tag ('openai') is not a file; a relative weights file is the checkpoint's."""
+    from clip_depth_ros.engine.checkpoint import is_weights_path, resolve_pretrained
+    for tag in ('openai', 'laion2b_s34b_b88k', '', None):
+        assert not is_weights_path(tag), tag
+        assert resolve_pretrained(tag, tmp_path) == tag
+    for path in ('clip.safetensors', 'w.bin', 'w.pt', 'w.pth', os.path.join('sub', 'weights')):
+        assert is_weights_path(path), path
+        assert resolve_pretrained(path, tmp_path) == str(tmp_path / path)
+    absolute = str(tmp_path / 'elsewhere' / 'clip.safetensors')
+    assert resolve_pretrained(absolute, tmp_path / 'ckpt') == absolute

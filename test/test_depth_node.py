@@ -6,6 +6,7 @@ import itertools
 import time
 
 from clip_depth_ros.frames import geometry
+from clip_depth_ros.frames.colormap import colorize_depth
 from clip_depth_ros.ros import conversions
 from clip_depth_ros.ros.depth_node import DepthNode
 import cv2
@@ -44,6 +45,10 @@ def rgb_frame(seed=0, h=H, w=W):
 
 
 _RIGS = itertools.count(1)
+
+
+def status_values(status) -> dict:
+    return {kv.key: kv.value for kv in status.values}
 
 
 class Rig:
@@ -115,6 +120,11 @@ class Rig:
             return False
         wait_for(check, timeout, what='diagnostics status')
         return found[0]
+
+    def status_after(self, published: int, timeout=30.0):
+        """Return the newest camera status counting at least `published` frames published."""
+        return self.latest_status(
+            lambda st: int(status_values(st)['frames_published']) >= published, timeout)
 
     def close(self):
         self.node.stop_inputs()
@@ -377,23 +387,38 @@ def test_flood_is_dropped_not_queued(tiny_checkpoint):
         rig.close()
 
 
-def test_colormap_only_for_subscribers(rig):
-    hdr = header()
-    rig.send(raw_image(rgb_frame(11), hdr))
+def test_colormap_only_for_subscribers(rig, monkeypatch):
+    # Count the colour maps computed, not only those published: the node's own colorize_depth,
+    # called through.
+    from clip_depth_ros.ros import depth_node
+    computed = []
+
+    def counting_colorize(*args, **kwargs):
+        computed.append(1)
+        return colorize_depth(*args, **kwargs)
+    monkeypatch.setattr(depth_node, 'colorize_depth', counting_colorize)
+    cam = rig.node.cameras[0]
+    published = cam.frames_out
+    rig.send(raw_image(rgb_frame(11), header()))
+    wait_for(lambda: cam.frames_out > published, what='the frame to be counted as published')
     assert rig.node._pubs['']['colormap'].get_subscription_count() == 0
+    assert not computed, 'a colour map was computed with nobody subscribed'
     views = rig.graph.record(Image, f'{rig.ns}/depth/colormap')
     wait_for(lambda: rig.node._pubs['']['colormap'].get_subscription_count() > 0,
              what='colormap subscriber')
     hdr = header()
+    published = cam.frames_out
     rig.send(raw_image(rgb_frame(11), hdr))
     wait_for(lambda: any(v.header.stamp == hdr.stamp for v in views), what='colormap')
+    assert len(computed) == 1
     view = next(v for v in views if v.header.stamp == hdr.stamp)
     assert view.encoding == 'bgr8' and (view.height, view.width, view.step) == (H, W, W * 3)
     assert view.header.frame_id == hdr.frame_id
-    values = {kv.key for kv in rig.latest_status(lambda st: True).values}
+    # A status taken after this frame was counted (figures before the count, in the node).
+    values = {kv.key for kv in rig.status_after(published + 1).values}
     assert {'input_rate_hz', 'output_rate_hz', 'dropped_frames', 'end_to_end_latency_median_ms',
             'camera_info', 'image_topic', 'focal_px'} <= values
-    model = rig.latest_status(lambda st: True, name=': model')
+    model = rig.latest_status(lambda st: int(status_values(st)['batches']) > 0, name=': model')
     values = {kv.key: kv.value for kv in model.values}
     assert {'compute_median_ms', 'device', 'model', 'precision', 'precision_reason',
             'batch_sizes'} <= set(values)

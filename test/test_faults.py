@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Hostile input without ROS: frame limits before decoding, throttled problem reports."""
 
+import re
+
 from bombs import jpeg_bomb, png_bomb, png_header_only
 from clip_depth_ros.config import ConfigError
 from clip_depth_ros.frames import pixels
@@ -26,6 +28,7 @@ def encode(ext, shape=(37, 53, 3), params=()):
     ('.jpg', (cv2.IMWRITE_JPEG_PROGRESSIVE, 1), 'jpeg'),   # SOF2
     ('.bmp', (), 'bmp'), ('.webp', (), 'webp'),
     ('.webp', (cv2.IMWRITE_WEBP_QUALITY, 101), 'webp'),    # lossless VP8L
+    ('.webp', (cv2.IMWRITE_WEBP_QUALITY, 80), 'webp'),     # lossy VP8 (the default is lossless)
 ])
 def test_header_gives_the_size_the_decoder_finds(ext, params, name):
     for shape in ((37, 53, 3), (480, 640, 3), (1, 3000, 3)):
@@ -251,7 +254,7 @@ def _same_tensors(a, b):
     return ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
 
 
-def test_checkpoints_load_after_a_kill_at_every_file_operation(tmp_path, monkeypatch):
+def test_checkpoints_load_after_a_kill_at_every_file_operation(tmp_path, monkeypatch, capsys):
     import shutil
     from clip_depth_ros.engine.inference import DepthEstimator
     from clip_depth_ros.train import engine, run_state
@@ -308,7 +311,12 @@ def test_checkpoints_load_after_a_kill_at_every_file_operation(tmp_path, monkeyp
     assert [h['epoch'] for h in expected] == [1, 2]
     for epochs, n in sorted(outcomes.items()):
         out = tmp_path / f'kill{n:03d}'
+        capsys.readouterr()
         engine.fit(_tiny_cfg(out, f'resume={out / "last"}'))
+        # Resumed, not restarted (a restart retraces the same weights): only the epochs after
+        # the one `last` holds are trained.
+        trained = re.findall(r'^epoch (\d+)/2:', capsys.readouterr().out, re.M)
+        assert trained == [str(e) for e in range(epochs[1] + 1, 3)], (epochs, trained)
         for name in ('last', 'best'):
             assert _same_tensors(out / name, reference / name), (epochs, name)
         assert _history(out) == expected, (epochs, n)
@@ -319,3 +327,62 @@ def test_checkpoints_load_after_a_kill_at_every_file_operation(tmp_path, monkeyp
         assert set(hidden) == {'best', 'last'}, hidden
         if epochs[1] == 1:  # the resumed run saved epoch 2 again
             assert hidden == ['best', 'last'], hidden
+
+
+def test_load_run_restores_the_whole_training_state(tmp_path):
+    """Weights, optimiser moments, scheduler position, step and both RNG streams come back."""
+    import random
+    from clip_depth_ros.config import ModelConfig
+    from clip_depth_ros.models import build_model
+    from clip_depth_ros.train.config import OptimConfig
+    from clip_depth_ros.train.engine import build_optimizer
+    from clip_depth_ros.train.losses import silog_loss
+    from clip_depth_ros.train.run_state import load_run, save_run
+    import torch
+
+    def parts(seed):
+        torch.manual_seed(seed)
+        model = build_model(ModelConfig(backbone='ViT-T-16-test', pretrained=None), None)
+        optimizer = build_optimizer(model, OptimConfig(lr=1e-3, mirror_lr=1e-2))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1 / (1 + s))
+        return model, optimizer, scheduler, torch.amp.GradScaler('cpu', enabled=False)
+
+    model, optimizer, scheduler, scaler = parts(0)
+    target = torch.linspace(1.0, 6.0, 64).view(1, 1, 64, 1).expand(2, 1, 64, 96).contiguous()
+    for _ in range(3):
+        loss = silog_loss(model(torch.randn(2, 3, 64, 96)), target, torch.ones_like(
+            target, dtype=torch.bool))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+    save_run(tmp_path / 'last', model, optimizer, scheduler, scaler, 1, 3, 0.5)
+    torch_next, python_next = torch.rand(4), random.random()   # the streams as saved
+
+    again = parts(1)   # other weights, fresh optimiser and scheduler, other RNG streams
+    random.seed(1)
+    assert load_run(tmp_path / 'last', *again) == {'epoch': 1, 'step': 3, 'best': 0.5}
+    assert torch.equal(torch.rand(4), torch_next) and random.random() == python_next
+    new_model, new_optimizer, new_scheduler, _ = again
+    for key, value in model.trainable_state_dict().items():
+        assert torch.equal(new_model.trainable_state_dict()[key], value), key
+    assert new_scheduler.state_dict()['last_epoch'] == 3
+    assert new_scheduler.get_last_lr() == scheduler.get_last_lr()
+    saved, loaded = optimizer.state_dict(), new_optimizer.state_dict()
+    assert loaded['state'].keys() == saved['state'].keys() and saved['state']
+    for index, moments in saved['state'].items():
+        for name, value in moments.items():
+            assert torch.equal(loaded['state'][index][name], value), (index, name)
+
+
+def test_history_saved_with_the_state_reads_back_only_valid_epochs(tmp_path):
+    from clip_depth_ros.train.run_state import HISTORY_FILE, read_history
+    (tmp_path / HISTORY_FILE).write_text('\n'.join([
+        '{"epoch": 1, "loss": 3.0}', '{"epoch": 2, "loss": 2.0}', '{"epoch": 2, "loss": 1.5}',
+        '[2]', '{"epoch": "3"}', '{"epoch": 0}', '{"loss": 1}', '{"epoch": 3, "lo',
+        '{"epoch": 4, "loss": 0.5}']) + '\n')
+    assert read_history(tmp_path, 3) == [{'epoch': 1, 'loss': 3.0}, {'epoch': 2, 'loss': 1.5}]
+    assert [r['epoch'] for r in read_history(tmp_path, 4)] == [1, 2, 4]
+    # Checkpoints from before history lived in them: the run directory's file.
+    assert read_history(tmp_path / 'last', 3) == read_history(tmp_path, 3)
+    assert read_history(tmp_path / 'other' / 'last', 4) == []

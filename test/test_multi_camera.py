@@ -3,6 +3,7 @@
 """One node, one model, several cameras: over real DDS with the tiny model."""
 
 import itertools
+import threading
 import time
 
 from clip_depth_ros.ros import conversions
@@ -95,7 +96,50 @@ def values_of(status):
     return {kv.key: kv.value for kv in status.values}
 
 
-def test_two_cameras_batch_equal_sizes(tiny_checkpoint, tiny_estimator):
+class HeldBatches:
+    """
+    The node's own batch function, called through, held on demand and failing on demand.
+
+    `hold()` makes the next batch wait inside the model until `release()`: frames published
+    meanwhile are pending together, so the next batch holds all of them, whatever the
+    machine's speed. `fails(rgb)` says which frames make a batch raise (injected faults).
+    """
+
+    def __init__(self, monkeypatch, fails=lambda rgb: False):
+        from clip_depth_ros.ros import depth_node
+        self.real, self.fails = depth_node.depth_and_cloud_batch, fails
+        self.sizes = []
+        self.entered, self._go = threading.Event(), threading.Event()
+        self._go.set()
+        monkeypatch.setattr(depth_node, 'depth_and_cloud_batch', self)
+
+    def hold(self):
+        self.entered.clear()
+        self._go.clear()
+
+    def release(self):
+        self._go.set()
+
+    def __call__(self, estimator, frames, *args, **kwargs):
+        self.sizes.append(len(frames))
+        self.entered.set()
+        assert self._go.wait(60), 'never released'
+        if any(self.fails(rgb) for rgb in frames):
+            raise RuntimeError('injected: this frame makes its batch fail')
+        return self.real(estimator, frames, *args, **kwargs)
+
+    def together(self, rig, publish_busy, publish_all, names):
+        """Run publish_all's frames (of cameras `names`) as one batch, after a busy one."""
+        self.hold()
+        publish_busy()
+        wait_for(self.entered.is_set, what='the busy frame inside the model')
+        publish_all()
+        wait_for(lambda: set(names) <= set(rig.node.slots.pending()), what='frames pending')
+        self.release()
+
+
+def test_two_cameras_batch_equal_sizes(tiny_checkpoint, tiny_estimator, monkeypatch):
+    batches = HeldBatches(monkeypatch)
     rig = MultiRig(tiny_checkpoint, {'front': '/robot/front/color', 'left': None},
                    max_range=1000.0)
     try:
@@ -106,18 +150,13 @@ def test_two_cameras_batch_equal_sizes(tiny_checkpoint, tiny_estimator):
         rig.send_info('left', camera_info(header('left_optical'), p=p_left))
         busy = raw_image(rgb_frame(20, 480, 640), header('front_optical'))
         rgb = {'front': rgb_frame(21), 'left': rgb_frame(22)}
-        for attempt in range(4):
-            # Keep the model busy with a large frame, so that both small frames wait together.
-            rig.image_pub['front'].publish(busy)
-            wait_for(lambda: 'front' not in rig.node.slots.pending()
-                     and rig.node.cameras[0].frames_in > 0, what='the large frame taken')
-            hdrs = {name: header(f'{name}_optical') for name in rgb}
-            for name, frame in rgb.items():
-                rig.image_pub[name].publish(raw_image(frame, hdrs[name]))
-            msgs = {name: rig.wait_depth(name, hdrs[name].stamp) for name in rgb}
-            if rig.node.batch_sizes.get(2):
-                break
-        assert rig.node.batch_sizes.get(2), rig.node.batch_sizes
+        hdrs = {name: header(f'{name}_optical') for name in rgb}
+        # Both small frames wait while the model holds the large one: one batch of two.
+        batches.together(rig, lambda: rig.image_pub['front'].publish(busy), lambda: [
+            rig.image_pub[name].publish(raw_image(frame, hdrs[name]))
+            for name, frame in rgb.items()], rgb)
+        msgs = {name: rig.wait_depth(name, hdrs[name].stamp) for name in rgb}
+        assert batches.sizes == [1, 2] and rig.node.batch_sizes == {1: 1, 2: 1}, batches.sizes
         for name, msg in msgs.items():
             assert msg.header.frame_id == f'{name}_optical'
             focal = P[0] * (2 if name == 'left' else 1)
@@ -179,6 +218,27 @@ def test_bad_frame_on_one_camera_leaves_the_others_serving(three):
     hdr = header('left_optical')
     three.image_pub['left'].publish(raw_image(rgb_frame(41), hdr))
     three.wait_depth('left', hdr.stamp)
+
+
+def test_a_failing_batch_falls_back_to_one_frame_per_camera(three, monkeypatch):
+    """One camera's frame makes the batch raise: the others still get their depth."""
+    poison = np.full((96, 128, 3), 7, np.uint8)
+    batches = HeldBatches(monkeypatch, fails=lambda rgb: rgb.shape == poison.shape
+                          and (rgb == 7).all())
+    busy = header('rear_optical')
+    hdrs = {name: header(f'{name}_optical') for name in ('front', 'left')}
+    frames = {'front': rgb_frame(60), 'left': poison}
+    batches.together(three, lambda: three.image_pub['rear'].publish(
+        raw_image(rgb_frame(61, 48, 64), busy)), lambda: [
+        three.image_pub[name].publish(raw_image(frames[name], hdrs[name]))
+        for name in frames], frames)
+    three.wait_depth('front', hdrs['front'].stamp)
+    assert batches.sizes[:4] == [1, 2, 1, 1], batches.sizes   # the pair, then each alone
+    left = values_of(three.status('depth left',
+                                  lambda st: 'inference failed' in st.message))
+    assert 'injected' in left['problem.inference']
+    assert not any(m.header.stamp == hdrs['left'].stamp for m in three.depth['left'])
+    assert 'problem.inference' not in values_of(three.status('depth front'))
 
 
 def test_slow_camera_keeps_its_rate_next_to_a_fast_one(tiny_checkpoint):

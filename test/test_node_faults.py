@@ -15,9 +15,9 @@ import signal
 import subprocess
 import time
 from typing import Sequence
-import uuid
 
 from bombs import jpeg_bomb, png_bomb
+from clip_depth_ros.ros.depth_node import HOLD_LOADING_ENV
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
@@ -188,18 +188,39 @@ def test_stopping_while_frames_flow_is_quiet(tiny_checkpoint, tmp_path, sig):
 def test_stopping_while_the_model_loads_is_quiet(tiny_checkpoint, tmp_path, sig):
     """Launch stopping a node still loading its model: exit 0, no failed transition or trace."""
     log_path = tmp_path / 'node.log'
-    # A namespace of its own: the graph still lists the nodes of tests that have just ended.
-    ns = f'/loading_{uuid.uuid4().hex[:8]}'
-    node = start_node(tiny_checkpoint, log_path, transport='raw', ros_args=['-r', f'__ns:={ns}'])
-    graph = Graph()
+    # The node's test-only hold: configure waits inside loading until `gate` exists, which the
+    # test never creates, so the signal provably lands while the model loads.
+    gate = tmp_path / 'release_loading'
+    node = start_node(tiny_checkpoint, log_path, env=dict(os.environ, **{HOLD_LOADING_ENV: str(
+        gate)}), transport='raw')
     try:
-        # The node joins the graph just before it configures; loading takes seconds from there.
-        wait_for(lambda: ('depth_node', ns) in graph.probe.get_node_names_and_namespaces(), 60,
-                 f'{ns}/depth_node')
+        wait_for(lambda: Path(f'{gate}.held').exists() or node.poll() is not None, 120,
+                 'the node to start loading its model')
+        assert node.poll() is None, log_path.read_text()
         log = assert_quiet_stop(node, sig, log_path)
     finally:
-        graph.close()
         if node.poll() is None:
             node.kill()
             node.wait()
     assert 'loaded' not in log, f'the signal came after the model had loaded:\n{log}'
+
+
+def test_the_loading_hold_releases_into_a_normal_start(tiny_checkpoint, tmp_path):
+    """The hold the test above relies on delays loading, nothing else: released, it loads."""
+    log_path = tmp_path / 'node.log'
+    gate = tmp_path / 'release_loading'
+    node = start_node(tiny_checkpoint, log_path, env=dict(os.environ, **{HOLD_LOADING_ENV: str(
+        gate)}), transport='raw')
+    try:
+        wait_for(lambda: Path(f'{gate}.held').exists() or node.poll() is not None, 120,
+                 'the node to start loading its model')
+        assert node.poll() is None and 'loaded' not in log_path.read_text()
+        gate.touch()
+        # Active (listening), not only loaded: a stop is then the settled case tested above.
+        wait_for(lambda: 'listening on' in log_path.read_text() or node.poll() is not None, 120,
+                 'the model to load once released')
+        assert 'loaded' in assert_quiet_stop(node, signal.SIGINT, log_path)
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()

@@ -1,6 +1,6 @@
 # Copyright 2026 The clip_depth_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Temporal consistency with poses: TUM trajectories, warping, and the 40 TUM sample frames."""
+"""Temporal consistency with poses: TUM trajectories, warping, and the ten TUM sample frames."""
 
 import csv
 import json
@@ -9,7 +9,7 @@ from clip_depth_ros.frames.geometry import Intrinsics
 from clip_depth_ros.train.datasets import TumDataset
 from clip_depth_ros.train.temporal import (PoseFileError, quaternion_matrix, read_tum_poses,
                                            relative_difference, TemporalConsistency, warp_depth)
-from conftest import REPO, SAMPLES
+from conftest import GROUNDTRUTH, REPO, SAMPLES
 import numpy as np
 import pytest
 
@@ -67,13 +67,26 @@ def half_resolution(item):
 
 
 @pytest.fixture(scope='module')
-def sequence():
-    if not (SAMPLES / 'groundtruth.txt').is_file():
-        pytest.skip(f'TUM sample frames with poses not found under {SAMPLES}')
-    data = TumDataset(SAMPLES)
-    assert len(data) == 40
+def tum_root(tmp_path_factory):
+    """
+    Link the shipped frames as a TUM sequence folder, as TUM publishes one: no intrinsics.txt.
+
+    rgb/, depth/ and associations.txt are links to the shipped ones; groundtruth.txt is the
+    trajectory over the same 0.3 s from test/data.
+    """
+    root = tmp_path_factory.mktemp('tum_fr1_rpy')
+    for name in ('rgb', 'depth', 'associations.txt'):
+        (root / name).symlink_to(SAMPLES / name)
+    (root / 'groundtruth.txt').write_bytes(GROUNDTRUTH.read_bytes())
+    return root
+
+
+@pytest.fixture(scope='module')
+def sequence(tum_root):
+    data = TumDataset(tum_root)
+    assert len(data) == 10
     return [half_resolution(data[i]) for i in range(len(data))], read_tum_poses(
-        SAMPLES / 'groundtruth.txt')
+        tum_root / 'groundtruth.txt')
 
 
 def score(frames, poses, predict, k=1):
@@ -86,7 +99,7 @@ def score(frames, poses, predict, k=1):
 def test_ground_truth_is_near_zero_and_flicker_scores_worse(sequence):
     frames, poses = sequence
     truth = score(frames, poses, lambda i, d: d)
-    assert truth['temporal_pairs'] == 39 and truth['temporal_pairs_without_pose'] == 0
+    assert truth['temporal_pairs'] == 9 and truth['temporal_pairs_without_pose'] == 0
     assert truth['temporal_rel'] == truth['temporal_rel_gt'] < 0.02
     steady = score(frames, poses, lambda i, d: np.where(d > 0, 1.1 * d, 3.0))
     flicker = score(frames, poses,
@@ -96,8 +109,8 @@ def test_ground_truth_is_near_zero_and_flicker_scores_worse(sequence):
     # The warp matters: comparing frames unwarped (identity poses) is far from the floor.
     frozen = read_tum_poses_identity(frames)
     assert score(frames, frozen, lambda i, d: d)['temporal_rel'] > 3 * truth['temporal_rel']
-    k3 = score(frames[:12], poses, lambda i, d: d, k=3)
-    assert k3['temporal_k'] == 3 and k3['temporal_pairs'] == 9 and k3['temporal_rel'] < 0.03
+    k3 = score(frames, poses, lambda i, d: d, k=3)
+    assert k3['temporal_k'] == 3 and k3['temporal_pairs'] == 7 and k3['temporal_rel'] < 0.03
 
 
 def read_tum_poses_identity(frames):
@@ -110,7 +123,7 @@ def read_tum_poses_identity(frames):
 def test_frames_outside_the_trajectory_are_counted(sequence, tmp_path):
     frames, _ = sequence
     path = tmp_path / 'short.txt'
-    lines = (SAMPLES / 'groundtruth.txt').read_text().splitlines()
+    lines = GROUNDTRUTH.read_text().splitlines()
     path.write_text('\n'.join(lines[:20]) + '\n')   # poses up to 238.493 s: frames 0, 1
     s = score(frames[:6], read_tum_poses(path), lambda i, d: d)
     assert (s['temporal_pairs'], s['temporal_pairs_without_pose']) == (1, 4)
@@ -119,35 +132,33 @@ def test_frames_outside_the_trajectory_are_counted(sequence, tmp_path):
                                                       frames[0]['depth'])
 
 
-def test_eval_cli_reports_temporal_consistency(tmp_path, capsys):
+def test_eval_cli_reports_temporal_consistency(tum_root, tmp_path, capsys):
     from clip_depth_ros.cli.eval import main
-    if not (SAMPLES / 'groundtruth.txt').is_file():
-        pytest.skip(f'TUM sample frames with poses not found under {SAMPLES}')
     (tmp_path / 'intrinsics.txt').write_text(' '.join(map(str, CAMERA)) + '\n')
     out = tmp_path / 'eval'
-    assert main(['--baseline', 'median', '--dataset', 'tum', '--data-root', str(SAMPLES),
-                 '--subset', 'val', '--val-fraction', '0.25',
+    assert main(['--baseline', 'median', '--dataset', 'tum', '--data-root', str(tum_root),
+                 '--subset', 'val', '--val-fraction', '0.5',
                  '--intrinsics', str(tmp_path / 'intrinsics.txt'),
-                 '--poses', str(SAMPLES / 'groundtruth.txt'), '--temporal-k', '2',
+                 '--poses', str(tum_root / 'groundtruth.txt'), '--temporal-k', '2',
                  '--out', str(out)]) == 0
     stdout = capsys.readouterr().out
     metrics = json.loads((out / 'metrics.json').read_text())
-    assert metrics['count'] == 10 and metrics['temporal_k'] == 2
-    assert metrics['temporal_pairs'] == 8 and metrics['temporal_rel_gt'] < 0.02
+    assert metrics['count'] == 5 and metrics['temporal_k'] == 2
+    assert metrics['temporal_pairs'] == 3 and metrics['temporal_rel_gt'] < 0.02
     assert metrics['temporal_rel'] > metrics['temporal_rel_gt']  # a constant is not a warp
-    assert 'temporal consistency, frame t vs t+2 (8 pairs' in stdout
+    assert 'temporal consistency, frame t vs t+2 (3 pairs' in stdout
     assert 'baseline constant' in stdout
     rows = list(csv.DictReader(open(out / 'per_image.csv')))
-    assert sum(1 for row in rows if row['temporal_rel_gt']) == 8
+    assert sum(1 for row in rows if row['temporal_rel_gt']) == 3
     assert rows[-1]['temporal_rel'] == ''   # the last frames have no t+k
     pairs = list(csv.DictReader(open(out / 'pairs.csv')))
-    assert len(pairs) == 10 and {p['split'] for p in pairs} == {'val'}
-    assert main(['--baseline', 'median', '--dataset', 'tum', '--data-root', str(SAMPLES),
+    assert len(pairs) == 5 and {p['split'] for p in pairs} == {'val'}
+    assert main(['--baseline', 'median', '--dataset', 'tum', '--data-root', str(tum_root),
                  '--poses', str(tmp_path / 'none.txt'), '--out', str(tmp_path / 'o2')]) == 1
     err = capsys.readouterr().err
     assert 'none.txt' in err and 'Traceback' not in err and not (tmp_path / 'o2').exists()
-    poses = str(SAMPLES / 'groundtruth.txt')
-    assert main(['--baseline', 'median', '--dataset', 'tum', '--data-root', str(SAMPLES),
+    poses = str(tum_root / 'groundtruth.txt')
+    assert main(['--baseline', 'median', '--dataset', 'tum', '--data-root', str(tum_root),
                  '--poses', poses, '--out', str(tmp_path / 'o3')]) == 1
     assert 'give --intrinsics' in capsys.readouterr().err
     assert main(['--baseline', 'median', '--constant-depth-m', '2', '--dataset', 'folder',
@@ -156,20 +167,18 @@ def test_eval_cli_reports_temporal_consistency(tmp_path, capsys):
     assert 'no frame stamps' in capsys.readouterr().err
 
 
-def test_poses_from_tf_in_a_bag_match_the_trajectory_file(tmp_path, capsys):
+def test_poses_from_tf_in_a_bag_match_the_trajectory_file(tum_root, tmp_path, capsys):
     from clip_depth_ros.cli.rgbd_bag import RgbdFrame, write_rgbd_bag
     from clip_depth_ros.train.datasets.bag import tf_poses
     from clip_depth_ros.cli.eval import main
-    if not (SAMPLES / 'groundtruth.txt').is_file():
-        pytest.skip(f'TUM sample frames with poses not found under {SAMPLES}')
-    data = TumDataset(SAMPLES)
+    data = TumDataset(tum_root)
     frames = [RgbdFrame(it['stamp_ns'], it['image'], it['depth_stamp_ns'], it['depth'])
               for it in (data[i] for i in range(4))]
-    trajectory = read_tum_poses(SAMPLES / 'groundtruth.txt')
+    trajectory = read_tum_poses(tum_root / 'groundtruth.txt')
     bag = write_rgbd_bag(tmp_path / 'tf', frames, CAMERA, poses=trajectory)
     plain = write_rgbd_bag(tmp_path / 'plain', frames, CAMERA)
     results = []
-    for poses in ('tf', str(SAMPLES / 'groundtruth.txt')):
+    for poses in ('tf', str(tum_root / 'groundtruth.txt')):
         out = tmp_path / f'eval_{len(results)}'
         assert main(['--baseline', 'median', '--constant-depth-m', '2', '--dataset', 'bag',
                      '--data-root', str(bag), '--poses', poses, '--out', str(out)]) == 0

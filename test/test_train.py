@@ -6,6 +6,7 @@ import csv
 import json
 import os
 from pathlib import Path
+import re
 import subprocess
 import sys
 
@@ -236,11 +237,21 @@ def params(directory):
     return load_file(str(Path(directory) / 'model.safetensors'))
 
 
-def test_resume_retraces_an_uninterrupted_run(tmp_path):
+def epochs_trained(printed: str) -> list:
+    """Return the 'epoch N/M' of the lines a run printed: which epochs it trained."""
+    return re.findall(r'^epoch (\d+/\d+):', printed, re.M)
+
+
+def test_resume_retraces_an_uninterrupted_run(tmp_path, capsys):
     full = fit(tiny_cfg(tmp_path / 'full', 'optim.epochs=2'))
     first = fit(tiny_cfg(tmp_path / 'split', 'optim.epochs=1'))
+    capsys.readouterr()
     resumed = fit(tiny_cfg(tmp_path / 'split', 'optim.epochs=2',
                            f'resume={first / "last"}'))
+    # Resumed, not restarted: a restart with the same seed retraces the same weights, but
+    # trains epoch 1 again; a resumed run trains epoch 2 only, from epoch 1's saved weights,
+    # optimizer, scheduler and step (any of them fresh would change the weights below).
+    assert epochs_trained(capsys.readouterr().out) == ['2/2']
     a, b = params(full / 'last'), params(resumed / 'last')
     assert a.keys() == b.keys()
     for key in a:

@@ -61,6 +61,10 @@ OUTPUT_QOS_OVERRIDES = QoSOverridingOptions.with_default_policies()
 QOS_NAMES = {ReliabilityPolicy.RELIABLE: 'reliable', ReliabilityPolicy.BEST_EFFORT: 'best_effort'}
 # auto QoS: the graph is read again this often, and at once after a match or QoS mismatch.
 QOS_RECHECK_S = 1.0
+# Test-only: with this set to a path, configure creates `<path>.held` and waits, before loading
+# the model, until `<path>` exists or rclpy shuts down, so that a test can stop the node at a
+# moment it knows to be inside loading. Unset (always, outside tests), it costs nothing.
+HOLD_LOADING_ENV = 'CLIP_DEPTH_TEST_HOLD_LOADING'
 
 
 class Stopped(KeyboardInterrupt):
@@ -202,6 +206,7 @@ class DepthNode(LifecycleNode):
             return self._fail_configure('parameter "checkpoint" is empty: set it to a '
                                         'checkpoint directory (see clip-depth-init)')
         try:
+            self._hold_loading()
             self.estimator = self._load_estimator(cfg)
             if self.estimator.device.type == 'cpu':
                 import torch
@@ -235,6 +240,17 @@ class DepthNode(LifecycleNode):
             self.get_logger().warning(est.random_clip_weights_message)
         self._lifecycle = 'inactive'
         return TransitionCallbackReturn.SUCCESS
+
+    def _hold_loading(self) -> None:
+        """Test-only (HOLD_LOADING_ENV): wait here, inside loading, until released or stopped."""
+        gate = os.environ.get(HOLD_LOADING_ENV)
+        if not gate:
+            return
+        with open(gate + '.held', 'w'):
+            pass
+        while not os.path.exists(gate) and self.context.ok():
+            time.sleep(0.01)
+        self._raise_if_stopped()
 
     @staticmethod
     def _load_estimator(cfg: NodeConfig):

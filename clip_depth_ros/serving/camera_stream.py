@@ -181,12 +181,12 @@ class CameraStream:
         return msg, intr
 
     def published(self, wait_ms: float, publish_ms: float, latency_ms: float) -> None:
-        self.frames_out += 1
         self.output_rate.tick()
         self.output_check.tick()
         self.wait_ms.add(wait_ms)
         self.publish_ms.add(publish_ms)
         self.end_to_end_ms.add(latency_ms)
+        self.frames_out += 1  # last: a status counting this frame holds all of its figures
 
     # -- health -----------------------------------------------------------------------------
     def camera_info_state(self) -> str:
