@@ -53,7 +53,7 @@ def test_invalid_pixels_and_crop_are_left_out():
     gt[470, 600] = 20.0     # beyond max depth
     pred[44, 100] = 8.0     # outside the Eigen crop (row 44)
     pred[100, 100] = 2.5    # inside: the only error left
-    m = image_errors(gt, pred, 1e-3, 10.0, 'eigen')
+    m = image_errors(gt, pred, 1e-3, 10.0, 'nyu_eigen')
     n = (471 - 45) * (601 - 41) - 1  # crop minus the out-of-range pixel at (470, 600)
     assert m['abs_rel'] == pytest.approx(0.25 / n)
     assert image_errors(np.zeros((4, 4)), pred[:4, :4], 1e-3, 10.0) is None
@@ -334,7 +334,8 @@ def test_eval_cli_gives_the_expected_numbers(tmp_path, tiny_checkpoint, tiny_est
     assert r.stdout.count('network input 352x464 (22x29 tokens) for 64x48 frames') == 1
     metrics = json.loads((out / 'metrics.json').read_text())
     assert set(metrics) == {'abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'log10', 'delta1',
-                            'delta2', 'delta3', 'silog', 'count'}
+                            'delta2', 'delta3', 'silog', 'count', 'gt_out_of_range_fraction',
+                            'gt_median_m', 'time_model_ms', 'time_end_to_end_ms', 'protocol'}
     assert metrics['count'] == 3
     assert metrics['abs_rel'] == pytest.approx(0.1 / 1.1, rel=1e-4)
     assert metrics['delta1'] == 1.0

@@ -16,14 +16,19 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
 from clip_depth_ros.cli.common import tool_main
+from clip_depth_ros.config import DEPTH_FORMATS
 from clip_depth_ros.train.config import DataConfig, DATASETS
-from clip_depth_ros.train.metrics import METRICS, TEMPORAL_COLUMNS
+from clip_depth_ros.train.metrics import CROP_NAMES, METRICS, TEMPORAL_COLUMNS
 import numpy as np
 
-PROTOCOLS = {  # dataset -> (crop, max depth m); folder: no crop, the model's max depth
-    'nyu': ('eigen', 10.0), 'nyu_mat': ('eigen', 10.0), 'kitti': ('garg', 80.0),
-}
 _DATA = DataConfig()
+CROP_HELP = ('evaluation crop, by where it comes from. KITTI: garg (default) = BTS offline '
+             'evaluation (bts_eval.py): the KB-crop prediction padded into the full frame, Garg '
+             'fractions of the full ground truth; garg_kb = BTS online validation, as AdaBins '
+             'and NeWCRFs: the same fractions of the 352x1216 KB crop; eigen = the Eigen crop '
+             'of the full frame. NYU: eigen (default) = rows 45:471, cols 41:601 of 480x640. '
+             'Other datasets: none (default), eigen (NYU geometry), garg (fractions of the '
+             'frame as given). none everywhere: every pixel')
 MEDIAN_MAX_MM = 300_000  # depths beyond 300 m count as 300 m in the median baseline
 
 
@@ -47,6 +52,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help='BTS test list (nyu, kitti) or splits.mat (nyu_mat)')
     p.add_argument('--depth-scale', type=float, default=1000.0,
                    help='folder: uint16 value / scale = metres; bag: 16UC1 value / scale')
+    p.add_argument('--depth-format', choices=DEPTH_FORMATS, default='linear',
+                   help='folder: how the depth PNGs store depth: linear (value / --depth-scale) '
+                   "or sunrgbd (SUN RGB-D's bit-rotated millimetres, with --depth-scale 1000)")
     g = p.add_argument_group('bags and sequences (bag, tum)')
     g.add_argument('--image-topic', default=_DATA.image_topic,
                    help='colour Image or CompressedImage topic')
@@ -59,6 +67,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help='which part of the time split to evaluate (as clip-depth-train splits)')
     g.add_argument('--val-fraction', type=float, default=_DATA.val_fraction,
                    help='the last fraction of each bag (or sequence) that validates')
+    g.add_argument('--val-gap-s', type=float, default=_DATA.val_gap_s,
+                   help='as data.val_gap_s in training: frames within this many seconds before '
+                   'the validation part are left out of every subset and of the median '
+                   "baseline (listed as 'gap' in pairs.csv)")
     g = p.add_argument_group('camera')
     g.add_argument('--focal-px', type=float, default=None,
                    help="the camera's fx in pixels at the images' own resolution; overrides "
@@ -73,9 +85,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     g.add_argument('--tf-fixed-frame', default='',
                    help='with --poses tf: the frame poses are taken in (default: the root)')
     g.add_argument('--temporal-k', type=int, default=1, help='frame offset k (default 1)')
-    p.add_argument('--crop', choices=('none', 'eigen', 'garg'), default=None,
-                   help='override the dataset protocol crop')
-    p.add_argument('--flip', action='store_true', help='average with the flipped prediction')
+    p.add_argument('--crop', choices=CROP_NAMES, default=None, help=CROP_HELP)
+    p.add_argument('--flip', action='store_true',
+                   help='average with the prediction of the flipped image (DepthCLIP does so '
+                   'always, once)')
     p.add_argument('--out', required=True, type=Path)
     p.add_argument('--device', default=None)
     p.add_argument('--precision', choices=('auto', 'fp32', 'bf16', 'fp16'), default='auto',
@@ -87,6 +100,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         p.error('--temporal-k must be >= 1')
     if not 0 <= args.val_fraction < 1:
         p.error('--val-fraction must be in [0, 1)')
+    if not 0 <= args.val_gap_s < 1e6:
+        p.error('--val-gap-s must be in [0, 1e6) s')
+    if args.val_gap_s > 0 and args.dataset not in ('bag', 'tum'):
+        p.error('--val-gap-s is for time-ordered datasets (bag, tum)')
     return args
 
 
@@ -97,8 +114,8 @@ def load_splits(args: argparse.Namespace) -> Tuple[object, Optional[object]]:
                       depth_scale=args.depth_scale, val_fraction=args.val_fraction,
                       image_topic=args.image_topic, depth_topic=args.depth_topic,
                       camera_info_topic=args.camera_info_topic,
-                      pair_tolerance_ms=args.pair_tolerance_ms)
-    return ds.build_datasets(data)
+                      pair_tolerance_ms=args.pair_tolerance_ms, val_gap_s=args.val_gap_s)
+    return ds.build_datasets(data, max_depth_m=args.max_depth_m)
 
 
 def load_dataset(args: argparse.Namespace):
@@ -114,7 +131,8 @@ def load_dataset(args: argparse.Namespace):
             return val
         return Concat([(train, 'train')] + ([(val, 'val')] if val is not None else []))
     if args.dataset == 'folder':
-        return ds.FolderDataset(args.data_root, args.depth_scale)
+        return ds.FolderDataset(args.data_root, args.depth_scale,
+                                depth_format=args.depth_format, max_depth_m=args.max_depth_m)
     if args.dataset == 'nyu_mat':
         mat = args.data_root
         if mat.is_dir():
@@ -237,16 +255,39 @@ def constant_predictor(depth_m: float):
 def _depthclip_predictor(args: argparse.Namespace):
     """Run DepthCLIP as the original runs it (flip averaging included), through the input rule."""
     from clip_depth_ros.engine.inference import DepthClipEstimator
-    return DepthClipEstimator(args.backbone, args.pretrained, args.device).predict
+    try:
+        return DepthClipEstimator(args.backbone, args.pretrained, args.device).predict
+    except Exception as e:  # noqa: B902 - open_clip raises many types for missing weights
+        from clip_depth_ros.cli.common import one_line
+        raise RuntimeError(f'DepthCLIP baseline ({args.backbone}, weights '
+                           f'{args.pretrained}): {one_line(e)}') from e
+
+
+def describe_focal(args: argparse.Namespace, predict) -> str:
+    """Which focal length the prediction used, for the protocol line."""
+    owner = getattr(predict, '__self__', None)
+    if args.baseline is not None:
+        return 'not used (baseline)'
+    if getattr(owner, 'canonical_focal_px', 0) is None:
+        return 'not used (legacy checkpoint)'
+    if args.focal_px is not None:
+        return f'{args.focal_px:g} px (--focal-px)'
+    if args.intrinsics is not None:
+        return f'fx of {args.intrinsics}'
+    return {'nyu': "the list's", 'kitti': "the list's", 'nyu_mat': '518.8579 px (NYU)',
+            'bag': 'camera_info', 'tum': 'intrinsics.txt (unknown without)',
+            'folder': 'intrinsics.txt (unknown without)'}[args.dataset]
 
 
 @tool_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from clip_depth_ros.train.datasets import read_intrinsics_txt, write_pairs
     from clip_depth_ros.train.engine import evaluate
-    from clip_depth_ros.train.metrics import format_table
+    from clip_depth_ros.train.metrics import format_table, resolve_protocol
 
     args = parse_args(argv)
+    # Plausible ground truth for folder and bag data: the model's range is not known yet.
+    args.max_depth_m = 10.0
     dataset = load_dataset(args)  # fails on missing files before the model loads
     camera = read_intrinsics_txt(args.intrinsics, required=True) if args.intrinsics else None
     if camera is not None or args.focal_px is not None:
@@ -262,17 +303,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         poses = read_tum_poses(Path(args.poses))
     if poses is not None:
         _check_sequence(dataset[0], args)  # before the model loads: fail in a second
+    resolve_protocol(args.dataset, args.crop)  # a crop the dataset lacks: before the model
     predict, model_max = build_predictor(args, dataset)
-    crop, max_depth = PROTOCOLS.get(args.dataset, (None, model_max or 10.0))
-    if args.crop is not None:
-        crop = args.crop
+    protocol = resolve_protocol(args.dataset, args.crop, model_max,
+                                args.flip or args.baseline == 'depthclip',
+                                describe_focal(args, predict))
     temporal = None
     if poses is not None:
         from clip_depth_ros.train.temporal import TemporalConsistency
-        temporal = TemporalConsistency(poses, args.temporal_k, 1e-3, max_depth, crop)
-    metrics, rows = evaluate(predict, dataset, 1e-3, max_depth, crop, args.flip, progress=True,
+        temporal = TemporalConsistency(poses, args.temporal_k, protocol.min_depth,
+                                       protocol.max_depth, protocol.mask)
+    metrics, rows = evaluate(predict, dataset, protocol, progress=True,
                              on_prediction=temporal.add if temporal else None)
-    fields = ['name', *METRICS]
+    metrics['protocol'] = protocol.to_dict()
+    tag = protocol.tag()
+    for row in rows:
+        row['protocol'] = tag
+    fields = ['name', *METRICS, 'gt_out_of_range', 'protocol']
     if args.baseline == 'median':
         metrics['constant_depth_m'] = predict.depth_m
     if temporal is not None:
@@ -292,9 +339,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         what = f'baseline constant {predict.depth_m:.4g} m'
     elif args.baseline:
         what = f'baseline {args.baseline} ({args.backbone})'
-    print(f'{what} on {args.dataset} ({len(dataset)} images, crop {crop or "none"}, '
-          f'depth 0.001..{max_depth:g} m{", flip" if args.flip else ""})')
-    print(format_table(metrics))
+    print(f'{what} on {args.dataset} ({len(dataset)} images)')
+    print(format_table(metrics, protocol))
     written = [args.out / 'metrics.json', args.out / 'per_image.csv'] + ([pairs] if pairs else [])
     print('wrote ' + ', '.join(str(p) for p in written))
     return 0
