@@ -451,7 +451,7 @@ def test_canonical_depth_round_trip_gives_the_same_metres():
     canonical = 376.172
     rule = network_size
     sample = prepare_sample(item, rule, full, rng, canonical)
-    expected_target = cv2.resize(depth, (464, 352), interpolation=cv2.INTER_NEAREST)
+    expected_target = cv2.resize(depth, (464, 352), interpolation=cv2.INTER_NEAREST_EXACT)
     scale = depth_scale(canonical, 600.0, 640, 464)
     assert scale == pytest.approx(600.0 * 464 / 640 / canonical)
     np.testing.assert_allclose(sample['depth'], expected_target / scale, rtol=1e-6)

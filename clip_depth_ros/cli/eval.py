@@ -259,8 +259,7 @@ def _depthclip_predictor(args: argparse.Namespace):
         return DepthClipEstimator(args.backbone, args.pretrained, args.device).predict
     except Exception as e:  # noqa: B902 - open_clip raises many types for missing weights
         from clip_depth_ros.cli.common import one_line
-        raise RuntimeError(f'DepthCLIP baseline ({args.backbone}, weights '
-                           f'{args.pretrained}): {one_line(e)}') from e
+        raise RuntimeError(f'DepthCLIP baseline: {one_line(e)}') from e
 
 
 def describe_focal(args: argparse.Namespace, predict) -> str:

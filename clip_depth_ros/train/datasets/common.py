@@ -15,6 +15,8 @@ import numpy as np
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg')
 LOG = logging.getLogger(__name__)
+# Pixels a frame needs before all-multiples-of-8 says SUN RGB-D rather than chance.
+SUNRGBD_MIN_PIXELS = 1000
 
 
 class DatasetError(ValueError):
@@ -37,8 +39,11 @@ class DepthCheck:
     Shared by the parts of one dataset (train, val), so a wrong scale is said once.
     """
 
-    def __init__(self, min_m: float, max_m: float, hint: str) -> None:
+    def __init__(self, min_m: float, max_m: float, hint: str,
+                 png_scale: Optional[float] = None) -> None:
         self.min_m, self.max_m, self.hint = min_m, max_m, hint
+        # Linear uint16 PNGs (value / png_scale): also look for SUN RGB-D's signature.
+        self.png_scale = png_scale
         self.warned = False
 
     def __call__(self, depth: np.ndarray, source) -> None:
@@ -54,6 +59,16 @@ class DepthCheck:
                         'm): the depth scale or format is likely wrong; %s (said once per '
                         'dataset)', source, 100 * outside / values.size, self.min_m,
                         self.max_m, float(np.median(values)), self.hint)
+        elif self.png_scale and values.size >= SUNRGBD_MIN_PIXELS and \
+                not np.any(np.rint(values * self.png_scale).astype(np.int64) % 8):
+            # SUN RGB-D rotates millimetres left by 3 bits: below 8.2 m every stored value
+            # is a multiple of 8, which measured depth stored linearly practically never is.
+            self.warned = True
+            LOG.warning('%s: every one of the %d measured depth values is a multiple of 8, as '
+                        "in SUN RGB-D's bit-rotated depth (read linearly: median %.3g m, 8x "
+                        'too far); read such PNGs with data.depth_format / --depth-format '
+                        'sunrgbd (said once per dataset)', source, values.size,
+                        float(np.median(values)))
 
 
 def scale_hint(depth_scale: float, depth_format: str = 'linear') -> str:

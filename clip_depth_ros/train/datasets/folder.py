@@ -21,8 +21,9 @@ class FolderDataset:
         self.root = Path(root)
         self.depth_scale = depth_scale
         self.depth_format = depth_format
-        self.depth_check = depth_check or DepthCheck(1e-3, max_depth_m,
-                                                     scale_hint(depth_scale, depth_format))
+        self.depth_check = depth_check or DepthCheck(
+            1e-3, max_depth_m, scale_hint(depth_scale, depth_format),
+            png_scale=depth_scale if depth_format == 'linear' else None)
         rgb_dir, depth_dir = self.root / 'rgb', self.root / 'depth'
         if not rgb_dir.is_dir():
             raise DatasetError(f'{rgb_dir}: not found (expected rgb/ and depth/ folders)')
