@@ -314,6 +314,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                        protocol.max_depth, protocol.mask)
     metrics, rows = evaluate(predict, dataset, protocol, progress=True,
                              on_prediction=temporal.add if temporal else None)
+    if metrics['count'] == 0:
+        raise ValueError(f'{args.data_root}: no frame has ground truth inside the crop and '
+                         f'{protocol.min_depth:g}..{protocol.max_depth:g} m '
+                         f'({100 * metrics["gt_out_of_range_fraction"]:.0f} % of the measured '
+                         'pixels lie outside the range): check the depth scale and format')
     metrics['protocol'] = protocol.to_dict()
     tag = protocol.tag()
     for row in rows:

@@ -176,6 +176,7 @@ def evaluate(predict: Callable[[np.ndarray, Optional[float]], np.ndarray], datas
     end to end: reading, prediction, metrics).
     """
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
     owner = getattr(predict, '__self__', None)
     describe = (input_size or getattr(owner, 'input_size', None)) if announce_input else None
     patch = getattr(owner, 'patch_size', 16)
@@ -185,34 +186,37 @@ def evaluate(predict: Callable[[np.ndarray, Optional[float]], np.ndarray], datas
     measured = outside = 0
     medians: List[float] = []
     model_s = total_s = 0.0
-    for i in tqdm(range(len(dataset)), desc='evaluate', disable=not progress, leave=False):
-        start = time.perf_counter()
-        item = dataset[i]
-        focal = float(item.get('focal') or 0.0) or None
-        shape = item['image'].shape[:2]
-        if describe is not None and shape not in printed:
-            printed.add(shape)
-            print(f'{describe_input(describe(*shape), patch)} for {shape[1]}x{shape[0]} '
-                  'frames', flush=True)
-        model_start = time.perf_counter()
-        pred = predict(item['image'], focal)
-        if flip:
-            pred = 0.5 * (pred + predict(np.ascontiguousarray(item['image'][:, ::-1]),
-                                         focal)[:, ::-1])
-        model_s += time.perf_counter() - model_start
-        if on_prediction is not None:
-            on_prediction(item, pred)
-        gt, scored = scored_frame(item, pred, protocol)
-        mask = crop_mask(protocol.mask, *gt.shape)
-        n, out = range_counts(gt, protocol.min_depth, protocol.max_depth, mask)
-        measured, outside = measured + n, outside + out
-        if n:
-            medians.append(float(np.median(gt[(gt > 0) & mask])))
-        errors = image_errors(gt, scored, protocol.min_depth, protocol.max_depth, protocol.mask)
-        if errors is not None:
-            rows.append({'name': item['name'], **errors,
-                         'gt_out_of_range': round(out / n, 6) if n else 0.0})
-        total_s += time.perf_counter() - start
+    # Warnings of the dataset readers print above the progress bar, not inside it.
+    with logging_redirect_tqdm():
+        for i in tqdm(range(len(dataset)), desc='evaluate', disable=not progress, leave=False):
+            start = time.perf_counter()
+            item = dataset[i]
+            focal = float(item.get('focal') or 0.0) or None
+            shape = item['image'].shape[:2]
+            if describe is not None and shape not in printed:
+                printed.add(shape)
+                print(f'{describe_input(describe(*shape), patch)} for {shape[1]}x{shape[0]} '
+                      'frames', flush=True)
+            model_start = time.perf_counter()
+            pred = predict(item['image'], focal)
+            if flip:
+                pred = 0.5 * (pred + predict(np.ascontiguousarray(item['image'][:, ::-1]),
+                                             focal)[:, ::-1])
+            model_s += time.perf_counter() - model_start
+            if on_prediction is not None:
+                on_prediction(item, pred)
+            gt, scored = scored_frame(item, pred, protocol)
+            mask = crop_mask(protocol.mask, *gt.shape)
+            n, out = range_counts(gt, protocol.min_depth, protocol.max_depth, mask)
+            measured, outside = measured + n, outside + out
+            if n:
+                medians.append(float(np.median(gt[(gt > 0) & mask])))
+            errors = image_errors(gt, scored, protocol.min_depth, protocol.max_depth,
+                                  protocol.mask)
+            if errors is not None:
+                rows.append({'name': item['name'], **errors,
+                             'gt_out_of_range': round(out / n, 6) if n else 0.0})
+            total_s += time.perf_counter() - start
     metrics = average(rows)
     count = max(len(dataset), 1)
     metrics.update(gt_out_of_range_fraction=outside / measured if measured else 0.0,
