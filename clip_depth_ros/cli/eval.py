@@ -285,8 +285,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from clip_depth_ros.train.metrics import format_table, resolve_protocol
 
     args = parse_args(argv)
-    # Plausible ground truth for folder and bag data: the model's range is not known yet.
-    args.max_depth_m = 10.0
+    args.max_depth_m = 10.0  # the readers' plausible range until the protocol is known
     dataset = load_dataset(args)  # fails on missing files before the model loads
     camera = read_intrinsics_txt(args.intrinsics, required=True) if args.intrinsics else None
     if camera is not None or args.focal_px is not None:
@@ -307,6 +306,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     protocol = resolve_protocol(args.dataset, args.crop, model_max,
                                 args.flip or args.baseline == 'depthclip',
                                 describe_focal(args, predict))
+    for part in getattr(dataset, 'parts', [dataset]):  # frames are read from here on
+        check = getattr(part, 'depth_check', None)
+        if check is not None:
+            check.max_m = protocol.max_depth
     temporal = None
     if poses is not None:
         from clip_depth_ros.train.temporal import TemporalConsistency
