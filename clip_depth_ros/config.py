@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from typing import Any, Mapping, Optional, Tuple, Type, TypeVar
 
@@ -31,6 +32,44 @@ INPUT_QOS = ('auto', 'sensor_data', 'reliable')
 
 class ConfigError(ValueError):
     """A configuration value is out of range or of the wrong kind."""
+
+
+# A camera name becomes a namespace and a parameter prefix: one ROS name token, a letter first.
+_CAMERA_NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
+# Booleans as text (launch arguments, tool options) as launch's IfCondition reads them.
+_BOOLEANS = {'true': True, '1': True, 'false': False, '0': False}
+
+
+def check_camera_name(name: Any, field: str = 'cameras') -> str:
+    """Check a camera name; return it, or raise ConfigError naming `field`."""
+    if not isinstance(name, str) or not _CAMERA_NAME.match(name):
+        raise ConfigError(f'{field}: camera name {name!r} is not a ROS name token (letters, '
+                          'digits, underscores; a letter first)')
+    return name
+
+
+def camera_topics(name: str) -> Tuple[str, str]:
+    """Return the default (image, camera_info) topics of camera `name` ('' = single camera)."""
+    prefix = f'{name}/' if name else ''
+    return f'{prefix}image', f'{prefix}camera_info'
+
+
+def parse_bool(text: Any, field: str) -> bool:
+    """Read a boolean given as text the way launch does: true/false/1/0, any case."""
+    if isinstance(text, bool):
+        return text
+    value = _BOOLEANS.get(str(text).strip().lower())
+    if value is None:
+        raise ConfigError(f'{field}: expected true/false (or 1/0), got {text!r}')
+    return value
+
+
+def check_max_range(value: Any, field: str = 'max_range') -> float:
+    """Return a valid max range in metres (> 0, +inf = no limit), else raise ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
+            or value <= 0:
+        raise ConfigError(f'{field}: must be > 0 m (inf = no limit), got {value!r}')
+    return float(value)
 
 
 def _require(condition: bool, field: str, message: str) -> None:
@@ -89,7 +128,8 @@ def check_field_types(obj: Any) -> None:
 
 # fx of NYU Depth v2's Kinect (518.8579 px at 640x480) at network scale under the default input
 # rule (480x640 -> 352x464): 518.8579 * 464 / 640. NYU-trained checkpoints then need no
-# conversion on NYU frames; any camera is converted to and from it (DESIGN section 1).
+# conversion on NYU frames; any camera is converted to and from it, so that one run can mix
+# cameras and deploy on another one.
 NYU_FOCAL_PX = 518.8579
 DEFAULT_CANONICAL_FOCAL_PX = 376.1720
 
@@ -221,6 +261,88 @@ class InferenceConfig:
                  f'must be one of {COMPILE_MODES}, got {self.compile_mode!r}')
 
 
+ANCHOR_MODES = ('off', 'depth', 'points', 'scan')
+ANCHOR_FITS = ('scale', 'scale_shift')
+
+
+@dataclasses.dataclass(frozen=True)
+class AnchorConfig:
+    """
+    Scale anchoring to a range sensor: what reference, how it is matched, fitted and smoothed.
+
+    The fit compares log(reference / predicted) at the reference points; see
+    frames/anchoring.py for the algorithm these numbers drive.
+    """
+
+    # off; depth = a depth image registered to the camera (16UC1 mm / 32FC1 m) with its own
+    # camera_info beside it; points = sensor_msgs/PointCloud2; scan = sensor_msgs/LaserScan.
+    mode: str = 'off'
+    # Reference topic, relative to the camera (a named camera's is under its name).
+    topic: str = 'reference'
+    # A reference is used for a frame when their header stamps differ by at most this.
+    tolerance_ms: float = 50.0
+    # Exponential smoothing of the scale over stamp time; 0 = each frame's own fit.
+    time_constant_s: float = 1.0
+    # The smoothed correction is used for this long (stamp time) after the last good fit.
+    hold_s: float = 2.0
+    # scale: one global factor; scale_shift: factor + offset in inverse depth.
+    fit: str = 'scale'
+    min_points: int = 20
+    # Reference points kept per frame (evenly thinned beyond): bounds the fit's cost.
+    max_points: int = 5000
+    min_scale: float = 0.2
+    max_scale: float = 5.0
+    # |log(reference / corrected)| above this is an outlier (0.15 = about 16 %).
+    inlier_threshold: float = 0.15
+    min_inlier_fraction: float = 0.25
+    # Reference depths outside this range are not measurements.
+    min_range_m: float = 0.05
+    max_range_m: float = 100.0
+    # tx ty tz qx qy qz qw taking reference-sensor points into the camera's optical frame
+    # (points, scan); empty = the points are in the camera's optical frame already.
+    extrinsic: Tuple[float, ...] = ()
+    # Take the transform from TF (reference frame_id -> image frame_id) where tf2_ros exists.
+    use_tf: bool = False
+
+    def __post_init__(self) -> None:
+        check_field_types(self)
+        _require(self.mode in ANCHOR_MODES, 'mode',
+                 f'must be one of {ANCHOR_MODES}, got {self.mode!r}')
+        _require(self.fit in ANCHOR_FITS, 'fit', f'must be one of {ANCHOR_FITS}, got '
+                 f'{self.fit!r}')
+        _require(bool(self.topic), 'topic', 'must name a topic')
+        _require(0 <= self.tolerance_ms <= 10_000, 'tolerance_ms',
+                 f'must be in 0..10000 ms, got {self.tolerance_ms}')
+        _require(0 <= self.time_constant_s <= 3600, 'time_constant_s',
+                 f'must be in 0..3600 s, got {self.time_constant_s}')
+        _require(0 <= self.hold_s <= 3600, 'hold_s', f'must be in 0..3600 s, got {self.hold_s}')
+        _require(1 <= self.min_points <= 1_000_000, 'min_points',
+                 f'must be in 1..1000000, got {self.min_points}')
+        _require(self.min_points <= self.max_points <= 1_000_000, 'max_points',
+                 f'must be in min_points..1000000, got {self.max_points}')
+        _require(0 < self.min_scale <= 1 <= self.max_scale <= 1000, 'max_scale',
+                 f'need 0 < min_scale <= 1 <= max_scale <= 1000, got {self.min_scale}, '
+                 f'{self.max_scale}')
+        _require(0 < self.inlier_threshold <= 5, 'inlier_threshold',
+                 f'must be in (0, 5], got {self.inlier_threshold}')
+        _require(0 <= self.min_inlier_fraction <= 1, 'min_inlier_fraction',
+                 f'must be in 0..1, got {self.min_inlier_fraction}')
+        _require(0 <= self.min_range_m < self.max_range_m, 'max_range_m',
+                 f'need 0 <= min_range_m < max_range_m, got {self.min_range_m}, '
+                 f'{self.max_range_m}')
+        _require(len(self.extrinsic) in (0, 7), 'extrinsic',
+                 f'must be empty or 7 numbers tx ty tz qx qy qz qw, got {len(self.extrinsic)}')
+        if self.extrinsic:
+            norm = math.sqrt(sum(q * q for q in self.extrinsic[3:]))
+            _require(abs(norm - 1) <= 1e-2, 'extrinsic',
+                     f'qx qy qz qw must be a unit quaternion, norm is {norm:.4f}')
+
+
+_ANCHOR = AnchorConfig()
+# NodeConfig field `anchor_<name>` <-> AnchorConfig field `<name>`.
+ANCHOR_NODE_FIELDS = tuple(f.name for f in dataclasses.fields(AnchorConfig))
+
+
 @dataclasses.dataclass(frozen=True)
 class NodeConfig:
     """The depth node's parameters; `ros/parameters.py` adds descriptors to these defaults."""
@@ -249,12 +371,29 @@ class NodeConfig:
     # dropped for this long from the first frame after activation, then depth assumes the
     # canonical camera. Drivers start both topics together; the first image may come first.
     camera_info_wait: float = 1.0
-    max_input_pixels: int = 16_777_216
-    compressed_formats: Tuple[str, ...] = ('jpeg', 'png')
+    max_input_pixels: int = FrameLimits.max_pixels
+    compressed_formats: Tuple[str, ...] = FrameLimits.compressed_formats
     autostart: bool = True
     # CPU inference threads; 0 = every core. Frames wait serialized until inference takes one,
     # so a fast camera no longer needs a core kept free (measured: README, depth_node).
     cpu_threads: int = 0
+    # Scale anchoring to a range sensor (AnchorConfig): off unless anchor_mode says otherwise.
+    anchor_mode: str = _ANCHOR.mode
+    anchor_topic: str = _ANCHOR.topic
+    anchor_tolerance_ms: float = _ANCHOR.tolerance_ms
+    anchor_time_constant_s: float = _ANCHOR.time_constant_s
+    anchor_hold_s: float = _ANCHOR.hold_s
+    anchor_fit: str = _ANCHOR.fit
+    anchor_min_points: int = _ANCHOR.min_points
+    anchor_max_points: int = _ANCHOR.max_points
+    anchor_min_scale: float = _ANCHOR.min_scale
+    anchor_max_scale: float = _ANCHOR.max_scale
+    anchor_inlier_threshold: float = _ANCHOR.inlier_threshold
+    anchor_min_inlier_fraction: float = _ANCHOR.min_inlier_fraction
+    anchor_min_range_m: float = _ANCHOR.min_range_m
+    anchor_max_range_m: float = _ANCHOR.max_range_m
+    anchor_extrinsic: Tuple[float, ...] = _ANCHOR.extrinsic
+    anchor_use_tf: bool = _ANCHOR.use_tf
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'cameras', tuple(self.cameras))
@@ -266,14 +405,12 @@ class NodeConfig:
         _require(self.input_qos in INPUT_QOS, 'input_qos',
                  f'must be one of {INPUT_QOS}, got {self.input_qos!r}')
         for name in self.cameras:
-            _require(isinstance(name, str) and name.isidentifier() and name.isascii(),
-                     'cameras', f'names must be ROS name tokens (letters, digits, _), '
-                     f'got {name!r}')
+            check_camera_name(name)
         _require(len(set(self.cameras)) == len(self.cameras), 'cameras',
                  f'names must be unique, got {list(self.cameras)}')
         _require(1 <= self.point_stride <= 64, 'point_stride',
                  f'must be in 1..64, got {self.point_stride}')
-        _require(self.max_range > 0, 'max_range', f'must be > 0 m, got {self.max_range}')
+        check_max_range(self.max_range)
         _require(self.colormap_max > self.colormap_min >= 0, 'colormap_max',
                  f'need 0 <= colormap_min < colormap_max, got {self.colormap_min}, '
                  f'{self.colormap_max}')
@@ -285,6 +422,16 @@ class NodeConfig:
                  f'must be >= 0 s, got {self.camera_info_wait}')
         _require(self.cpu_threads >= 0, 'cpu_threads', f'must be >= 0, got {self.cpu_threads}')
         self.frame_limits()  # validates max_input_pixels and compressed_formats
+        try:
+            self.anchor()
+        except ConfigError as e:  # name the node's parameter, not the AnchorConfig field
+            raise ConfigError(f'anchor_{e}') from None
+
+    def anchor(self) -> AnchorConfig:
+        """Build the AnchorConfig the anchor_* parameters give (checked there)."""
+        values = {name: getattr(self, f'anchor_{name}') for name in ANCHOR_NODE_FIELDS}
+        values['extrinsic'] = tuple(values['extrinsic'])
+        return AnchorConfig(**values)
 
     def frame_limits(self):
         """Build the FrameLimits these parameters give (checked there, raising ConfigError)."""
@@ -318,16 +465,26 @@ class CameraConfig:
         return f'{self.name}/depth' if self.name else 'depth'
 
 
+def check_known_keys(keys: Any, known: Any, prefix: str = '') -> None:
+    """
+    Refuse keys that are not in `known`, naming the first by its dotted path, the rest after.
+
+    The one wording of this error for checkpoints, training configs and launch camera files.
+    """
+    unknown = sorted(set(keys) - set(known))
+    if unknown:
+        rest = f' (and {", ".join(prefix + u for u in unknown[1:])})' if unknown[1:] else ''
+        raise ConfigError(f'{prefix}{unknown[0]}: unknown key{rest}; known keys: '
+                          f'{", ".join(sorted(known))}')
+
+
 def from_mapping(cls: Type[T], data: Mapping[str, Any], require_all: bool = False) -> T:
     """Build a dataclass from a mapping, refusing unknown (and, if asked, missing) keys by name."""
     if not isinstance(data, Mapping):
         raise ConfigError(f'expected a mapping of {cls.__name__} fields, got '
                           f'{type(data).__name__}')
     names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise ConfigError(f'{unknown[0]}: unknown {cls.__name__} field'
-                          + (f' (and {", ".join(unknown[1:])})' if unknown[1:] else ''))
+    check_known_keys(data, names)
     missing = [n for n in names if n not in data]
     if require_all and missing:
         raise ConfigError(f'{missing[0]}: missing {cls.__name__} field'

@@ -11,7 +11,7 @@ PYTHON=${PYTHON:-python3}
 VENV=.venv
 STAMP=$VENV/.setup-stamp
 # torch and torchvision are pinned together: open_clip needs torchvision, and unpinned pip
-# picks a mismatched pair (DESIGN section 3).
+# picks a torchvision built for another torch, which then fails to import.
 TORCH_PINS=(torch==2.14.1 torchvision==0.29.1)
 ROS_WHEELS=(ros-rclpy ros-sensor-msgs ros-std-msgs ros-diagnostic-msgs ros-lifecycle-msgs
             ros-rmw-fastrtps-cpp ros-ament-flake8 ros-ament-pep257)

@@ -143,7 +143,7 @@ def test_refuses_to_overwrite(tmp_path, tiny_checkpoint):
     dst.mkdir()
     (dst / 'keep.txt').write_text('mine')
     r = run_tool(src, dst, '--checkpoint', tiny_checkpoint)
-    assert r.returncode == 1 and 'refusing to overwrite' in r.stderr
+    assert r.returncode == 2 and 'refusing to overwrite' in r.stderr
     assert (dst / 'keep.txt').read_text() == 'mine'
 
 
@@ -391,7 +391,8 @@ def test_refused_frames_are_skipped_and_counted_by_kind(tmp_path, tiny_estimator
     summary = process_bag(src, tmp_path / 'out', tiny_estimator)
     assert summary.frames == 1 and summary.skipped == {'/cam/image/compressed': 4}
     kinds = {kind: count for (_, kind), (count, _) in summary.skip_reasons.items()}
-    assert kinds == {'too_large': 2, 'format_mismatch': 1, 'unsupported_format': 1}
+    assert kinds == {'image.too_large': 2, 'image.format_mismatch': 1,
+                     'image.unsupported_format': 1}  # the node's kind names
 
 
 DISK_FULL = [('mcap', 'tmpfs'), ('sqlite3', 'rlimit')]

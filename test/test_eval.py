@@ -171,13 +171,14 @@ def nyu_list(tmp_path, name, frames):
 def train_cli(tmp_path, *overrides):
     return subprocess.run(
         [os.path.join(BIN, 'clip-depth-train'), str(REPO / 'config' / 'train_tiny.yaml'),
-         'data.dataset=nyu', f'data.root={tmp_path}', f'out_dir={tmp_path / "run"}',
+         'data.dataset=nyu', f'data.root={tmp_path / "data"}', f'out_dir={tmp_path / "run"}',
          *overrides], capture_output=True, text=True, timeout=300)
 
 
 def test_training_refuses_the_nyu_test_split_as_validation(tmp_path):
-    train = nyu_list(tmp_path, 'train.txt', ['kitchen_0028b/00001', 'office_0004/00002'])
-    val = nyu_list(tmp_path, 'val.txt', ['bathroom/00045', 'office_0004/00003'])
+    train = nyu_list(tmp_path / 'data', 'train.txt', ['kitchen_0028b/00001',
+                                                      'office_0004/00002'])
+    val = nyu_list(tmp_path / 'data', 'val.txt', ['bathroom/00045', 'office_0004/00003'])
     r = train_cli(tmp_path, f'data.train_list={train}', f'data.val_list={val}')
     assert r.returncode == 2, r.stderr
     assert r.stderr.count('\n') == 1 and 'Traceback' not in r.stderr
@@ -188,7 +189,8 @@ def test_training_refuses_the_nyu_test_split_as_validation(tmp_path):
 
 
 def test_training_refuses_validation_frames_that_train(tmp_path):
-    train = nyu_list(tmp_path, 'train.txt', ['kitchen_0028b/00001', 'office_0004/00002'])
+    train = nyu_list(tmp_path / 'data', 'train.txt', ['kitchen_0028b/00001',
+                                                      'office_0004/00002'])
     r = train_cli(tmp_path, f'data.train_list={train}', f'data.val_list={train}')
     assert r.returncode == 2 and r.stderr.count('\n') == 1, r.stderr
     assert 'validation: 2 of 2 frames are training frames too' in r.stderr

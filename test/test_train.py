@@ -350,8 +350,9 @@ def test_eval_cli_gives_the_expected_numbers(tmp_path, tiny_checkpoint, tiny_est
 def test_eval_names_a_missing_split_file(tmp_path, tiny_checkpoint):
     exe = os.path.join(os.path.dirname(sys.executable), 'clip-depth-eval')
     r = subprocess.run([exe, '--checkpoint', str(tiny_checkpoint), '--dataset', 'nyu',
-                        '--data-root', str(tmp_path), '--split-file', str(tmp_path / 'x.txt'),
-                        '--out', str(tmp_path / 'o')], capture_output=True, text=True)
+                        '--data-root', str(tmp_path / 'data'), '--split-file',
+                        str(tmp_path / 'x.txt'), '--out', str(tmp_path / 'o')],
+                       capture_output=True, text=True)
     assert r.returncode == 1 and 'x.txt' in r.stderr and 'Traceback' not in r.stderr
 
 

@@ -9,7 +9,7 @@ only here; everything leaving this module is RGB.
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
 from clip_depth_ros.frames.limits import (check_compressed, check_pixels, DEFAULT_LIMITS, echo,
                                           FrameLimits, FrameRejected)
@@ -121,3 +121,41 @@ def compressed_to_rgb(data: bytes, fmt: str = '',
 def rgb_to_bgr(rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) RGB -> contiguous BGR, for bgr8 output topics."""
     return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def message_to_rgb(msg: Any, compressed: bool, limits: FrameLimits = DEFAULT_LIMITS) -> np.ndarray:
+    """
+    Decode a sensor_msgs Image or CompressedImage -> (H, W, 3) RGB, `limits` checked first.
+
+    Duck-typed: rclpy's messages (the node) and rosbags' (the bag tool, bag training) have the
+    same fields, so one rule decodes both.
+    """
+    data = memoryview(msg.data).cast('B')
+    if compressed:
+        return compressed_to_rgb(data, msg.format, limits)
+    return raw_to_rgb(data, msg.encoding, msg.width, msg.height, msg.step,
+                      bool(msg.is_bigendian), limits)
+
+
+# Depth image encodings read as depth: millimetres (16-bit) or metres (32FC1).
+DEPTH_ENCODINGS = ('16UC1', 'mono16', '32FC1')
+
+
+def depth_to_metres(data, encoding: str, width: int, height: int, step: int,
+                    is_bigendian: bool, mm_scale: float = 1000.0) -> np.ndarray:
+    """16UC1 (value / mm_scale) or 32FC1 buffer -> (H, W) float32 metres, 0 = no measurement."""
+    if encoding not in DEPTH_ENCODINGS:
+        raise ValueError(f'depth encoding {encoding!r} is not one of {", ".join(DEPTH_ENCODINGS)}')
+    itemsize = 4 if encoding == '32FC1' else 2
+    if width <= 0 or height <= 0 or step < width * itemsize or len(data) < step * height:
+        raise ValueError(f'depth buffer of {len(data)} bytes does not hold {width}x{height} '
+                         f'{encoding} with step {step}')
+    rows = np.frombuffer(data, np.uint8, count=step * height).reshape(height, step)
+    kind = ('>' if is_bigendian else '<') + ('f4' if itemsize == 4 else 'u2')
+    values = np.ascontiguousarray(rows[:, :width * itemsize]).view(kind).reshape(height, width)
+    if itemsize == 2:
+        return values.astype(np.float32) / np.float32(mm_scale)
+    depth = values.astype(np.float32)
+    # REP 117: NaN = no return, -Inf = too close, +Inf = too far; none is a measurement.
+    depth[~np.isfinite(depth) | (depth < 0)] = 0.0
+    return depth

@@ -23,14 +23,16 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from clip_depth_ros.config import CameraConfig, ConfigError, NodeConfig
-from clip_depth_ros.engine.transforms import FrameSizeError
 from clip_depth_ros.frames.colormap import colorize_depth
 from clip_depth_ros.frames.geometry import Intrinsics
 from clip_depth_ros.frames.limits import FrameRejected
+from clip_depth_ros.frames.pixels import message_to_rgb
 from clip_depth_ros.ros import conversions
 from clip_depth_ros.ros.parameters import (camera_config, camera_declarations, declarations,
                                            names as parameter_names, value_of)
+from clip_depth_ros.ros.reference_inputs import ReferenceInputs
 from clip_depth_ros.serving.camera_stream import CameraStream, model_health
+from clip_depth_ros.serving.frame_path import decode_for_model
 from clip_depth_ros.serving.frame_slot import FrameSlots
 from clip_depth_ros.serving.health import LatencyStats, ProblemLog, truncate
 from clip_depth_ros.serving.pipeline import depth_and_cloud_batch
@@ -119,6 +121,9 @@ class DepthNode(LifecycleNode):
             cam.image_topic = self._resolve(cam, 'image', self._image_topic(cam.config))
             cam.info_topic = self._resolve(cam, 'camera_info', cam.config.camera_info)
             cam.depth_topic = self.resolve_topic_name(f'{cam.config.output_prefix}/image')
+        # -- scale anchoring (ros/reference_inputs.py): per-camera reference inputs --
+        self.references = ReferenceInputs(self, self.config.anchor(), self.cameras,
+                                          self.config.max_input_pixels)
         self.slots: FrameSlots[Tuple[bytes, float]] = FrameSlots([c.name for c in self.cameras])
         self._limits = self.config.frame_limits()
         # compute: the model plus depth masking and cloud packing, per batch.
@@ -264,6 +269,7 @@ class DepthNode(LifecycleNode):
                 cam.restart()
                 for kind in ('image', 'camera_info'):
                     self._subscribe(cam, kind, self._wanted_reliability(cam, kind))
+            self.references.start(matching_reliability)  # scale anchoring: off = nothing
             if self.config.input_qos == 'auto':  # fixed QoS: nothing to re-check
                 self._qos_timer = self.create_timer(QOS_RECHECK_S, self._check_qos)
                 self._qos_wake = self.create_guard_condition(self._check_qos)
@@ -299,6 +305,7 @@ class DepthNode(LifecycleNode):
             for sub, _ in self._subs.values():
                 self.destroy_subscription(sub)
             self._subs = {}
+            self.references.stop()
         self.slots.close()
         if self._worker is not None:
             self._worker.join(timeout=30.0)
@@ -385,6 +392,7 @@ class DepthNode(LifecycleNode):
                     self._subscribe(cam, kind, wanted)
                     self.get_logger().info(f'{self._topic(cam, kind)}: subscribed '
                                            f'{QOS_NAMES[wanted]} to match its publishers')
+            self.references.recheck(matching_reliability)  # scale anchoring's inputs
 
     def input_qos(self) -> Dict[Tuple[str, str], str]:
         """{(camera, 'image' | 'camera_info'): 'reliable' | 'best_effort'} as subscribed now."""
@@ -474,19 +482,10 @@ class DepthNode(LifecycleNode):
                        f'deserialize: {type(e).__name__}')
             return None
         try:
-            if compressed:
-                rgb = conversions.compressed_to_rgb(msg, self._limits)
-            else:
-                rgb = conversions.image_to_rgb(msg, self._limits)
-            self.estimator.input_size(rgb.shape[0], rgb.shape[1])  # the input rule's refusal
-        except FrameRejected as e:
+            rgb = decode_for_model(lambda: message_to_rgb(msg, compressed, self._limits),
+                                   self.estimator)
+        except FrameRejected as e:  # limits, format, decoding or the model's input rule
             cam.report(f'image.{e.kind}', f'dropping image on {cam.image_topic}: {e}')
-            return None
-        except FrameSizeError as e:  # the model's input rule: absurd size or aspect ratio
-            cam.report('image.size', f'dropping image on {cam.image_topic}: {e}')
-            return None
-        except ValueError as e:
-            cam.report('image.invalid', f'dropping image on {cam.image_topic}: {e}')
             return None
         cam.problems.clear_prefix('image.')  # this camera's frames are good again
         cam.shape = rgb.shape[:2]
@@ -504,10 +503,10 @@ class DepthNode(LifecycleNode):
             infos.append(info)
             intrs.append(intr)
         outputs = depth_and_cloud_batch(
-            estimator, [item[3] for item in group], cfg.max_range,
-            intrs if cfg.publish_points else [None] * len(group), cfg.point_stride,
-            cfg.colorize_points, conversions.new_buffer,
-            focal_px=[item[0].focal_px for item in group])
+            estimator, [item[3] for item in group], cfg.max_range, intrs, cfg.point_stride,
+            cfg.colorize_points, conversions.new_buffer, points=cfg.publish_points,
+            correct=[self.references.corrector(cam.name, msg.header, intrs[i])  # anchoring
+                     for i, (cam, _, msg, _) in enumerate(group)])
         self.compute_ms.add((time.perf_counter() - start) * 1e3)
         with self._batch_lock:  # a new size must not resize the dict under diagnostics
             self.last_batch_size = len(group)
@@ -568,6 +567,7 @@ class DepthNode(LifecycleNode):
         for cam in self.cameras:
             level, message, values = cam.status(self._lifecycle, reason,
                                                 self.slots.dropped[cam.name])
+            level, message = self.references.judge(cam.name, level, message, values)
             statuses.append(_status(f'{base}: depth' + (f' {cam.name}' if cam.name else ''),
                                     level, message, cam.image_topic, values))
         return DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),

@@ -10,9 +10,11 @@ which parameters are read-only (those that only take effect when the model loads
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from clip_depth_ros.config import CameraConfig, INPUT_QOS, NodeConfig, PRECISIONS, TRANSPORTS
+from clip_depth_ros.config import (ANCHOR_FITS, ANCHOR_MODES, camera_topics, CameraConfig,
+                                   INPUT_QOS, NodeConfig, PRECISIONS, TRANSPORTS)
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.parameter import Parameter
 
@@ -72,6 +74,48 @@ SPECS: Dict[str, Spec] = {
     'cpu_threads': Spec('Torch threads for CPU inference; 0 = every core (frames wait '
                         'serialized, so a fast camera costs the callbacks almost nothing).',
                         True, int_range=(0, 256)),
+    # -- scale anchoring to a range sensor (read at start: they build each camera's anchor) --
+    'anchor_mode': Spec(f'Scale anchoring reference, one of {", ".join(ANCHOR_MODES)}: depth = '
+                        'a depth image registered to the camera (16UC1 mm or 32FC1 m) with its '
+                        'camera_info on TOPIC/camera_info beside TOPIC/image; points = a '
+                        'PointCloud2; scan = a LaserScan. Off by default; when on and no '
+                        'reference arrives, depth is published as predicted.', True),
+    'anchor_topic': Spec('Reference topic (depth: its namespace), relative to the camera: '
+                         'NAME/TOPIC for a named camera.', True),
+    'anchor_tolerance_ms': Spec('Largest header stamp difference between a frame and its '
+                                'reference; a frame without one is not corrected.', True,
+                                float_range=(0.0, 10000.0)),
+    'anchor_time_constant_s': Spec('Time constant of the exponential smoothing of the scale, '
+                                   'in header stamp time (63 % of a step followed after one, '
+                                   '95 % after three); 0 = each frame its own fit.', True,
+                                   float_range=(0.0, 3600.0)),
+    'anchor_hold_s': Spec('Seconds (stamp time) the smoothed scale stays in use after the last '
+                          'good fit while references still match but fits fail.', True,
+                          float_range=(0.0, 3600.0)),
+    'anchor_fit': Spec(f'What is fitted, one of {", ".join(ANCHOR_FITS)}: one global scale (in '
+                       'log depth), or scale + shift in inverse depth.', True),
+    'anchor_min_points': Spec('Fewer valid reference points (or inliers) in the image: no '
+                              'correction for that frame.', True, int_range=(1, 1_000_000)),
+    'anchor_max_points': Spec('Reference points used per frame, evenly thinned beyond: bounds '
+                              'the cost of a dense reference.', True, int_range=(1, 1_000_000)),
+    'anchor_min_scale': Spec('Smallest scale accepted; a fit outside the bounds is refused.',
+                             True, float_range=(1e-3, 1.0)),
+    'anchor_max_scale': Spec('Largest scale accepted.', True, float_range=(1.0, 1000.0)),
+    'anchor_inlier_threshold': Spec('|log(reference / corrected depth)| above this marks an '
+                                    'outlier (0.15 = about 16 %).', True,
+                                    float_range=(1e-3, 5.0)),
+    'anchor_min_inlier_fraction': Spec('Smallest fraction of inliers among the valid points '
+                                       'for a fit to count.', True, float_range=(0.0, 1.0)),
+    'anchor_min_range_m': Spec('Reference depths nearer than this are not measurements.', True,
+                               float_range=(0.0, 1000.0)),
+    'anchor_max_range_m': Spec('Reference depths farther than this are not measurements.',
+                               True, float_range=(0.001, 100000.0)),
+    'anchor_extrinsic': Spec('points/scan: tx ty tz qx qy qz qw of the reference sensor in the '
+                             "camera's optical frame (maps sensor points into it, as TF's "
+                             'transform from the sensor frame to the optical frame); empty = '
+                             "the points are in the camera's optical frame already.", True),
+    'anchor_use_tf': Spec('points/scan: take that transform from TF (reference frame_id to '
+                          'image frame_id) instead, where tf2_ros is installed.', True),
 }
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
@@ -93,9 +137,9 @@ def names() -> List[str]:
 def camera_declarations(name: str,
                         transport: str) -> List[Tuple[str, Any, ParameterDescriptor]]:
     """(name, default, descriptor) of camera `name`'s topics and transport (read-only)."""
-    specs = (('image', f'{name}/image', 'Image topic of this camera (compressed: '
-              'TOPIC/compressed).'),
-             ('camera_info', f'{name}/camera_info', 'CameraInfo topic of this camera.'),
+    image, camera_info = camera_topics(name)
+    specs = (('image', image, 'Image topic of this camera (compressed: TOPIC/compressed).'),
+             ('camera_info', camera_info, 'CameraInfo topic of this camera.'),
              ('transport', transport,
               f'Transport of this camera, one of {", ".join(TRANSPORTS)}.'))
     return [(f'{name}.{key}', default,
@@ -111,9 +155,17 @@ def camera_config(name: str, values: Dict[str, Any]) -> CameraConfig:
                         transport=values[f'{name}.transport'])
 
 
+def _parameter_type(name: str) -> int:
+    """Return the ParameterType of a NodeConfig field (tuples: string or double arrays)."""
+    hint = typing.get_type_hints(NodeConfig)[name]
+    if typing.get_origin(hint) is tuple and typing.get_args(hint)[0] is float:
+        return ParameterType.PARAMETER_DOUBLE_ARRAY
+    return _TYPES[type(defaults()[name])]
+
+
 def descriptor(name: str) -> ParameterDescriptor:
     spec = SPECS[name]
-    d = ParameterDescriptor(name=name, type=_TYPES[type(defaults()[name])],
+    d = ParameterDescriptor(name=name, type=_parameter_type(name),
                             description=spec.description, read_only=spec.read_only)
     if spec.int_range:
         d.integer_range = [IntegerRange(from_value=spec.int_range[0],
@@ -135,7 +187,9 @@ def declarations() -> List[Tuple[str, Any, ParameterDescriptor]]:
     `-p cameras:=[]` arrives as NOT_SET. Such a parameter is therefore declared by type only,
     `ros2 param get` says "not set", and `value_of` reads it as the table's default.
     """
-    return [(name, Parameter.Type.STRING_ARRAY if value == [] else value, descriptor(name))
+    empty = {ParameterType.PARAMETER_DOUBLE_ARRAY: Parameter.Type.DOUBLE_ARRAY}
+    return [(name, empty.get(_parameter_type(name), Parameter.Type.STRING_ARRAY)
+             if value == [] else value, descriptor(name))
             for name, value in defaults().items()]
 
 

@@ -14,7 +14,9 @@ import time
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from clip_depth_ros.config import CameraConfig
-from clip_depth_ros.frames.geometry import Intrinsics, InvalidIntrinsics
+from clip_depth_ros.frames.geometry import Intrinsics
+from clip_depth_ros.serving.frame_path import (CANONICAL_FALLBACK, read_intrinsics,
+                                               usable_intrinsics)
 from clip_depth_ros.serving.health import LatencyStats, ProblemLog, RateMeter
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
@@ -149,10 +151,7 @@ class CameraStream:
 
     def camera_info_arrived(self, msg: Any, to_intrinsics: Callable[[Any], Intrinsics]) -> None:
         """Keep the newest camera_info with its intrinsics, or with why it has none."""
-        try:
-            self._info = (msg, to_intrinsics(msg), '')
-        except InvalidIntrinsics as e:
-            self._info = (msg, None, str(e))
+        self._info = (msg,) + read_intrinsics(lambda: to_intrinsics(msg))
 
     @property
     def camera_info(self) -> Any:
@@ -167,22 +166,16 @@ class CameraStream:
         """
         snapshot = self._info  # one snapshot: a newer one may arrive while we work
         if snapshot is None:
-            message = (f'no camera_info received on {self.info_topic}: depth assumes the '
-                       'canonical camera; no depth/camera_info and no points')
+            message = f'no camera_info received on {self.info_topic}: {CANONICAL_FALLBACK}'
             said = self.problems.report('camera_info', message)
             if said and not self._canonical_said:
                 self._canonical_said = True
                 self._log(message)
             return None, None
         msg, intr, error = snapshot
-        if intr is not None:
-            try:
-                intr.check_image_size(width, height)
-            except InvalidIntrinsics as e:
-                intr, error = None, str(e)
+        intr, error = usable_intrinsics(intr, error, width, height)
         if intr is None:
-            self.report('camera_info', f'{self.info_topic}: {error}: depth assumes the canonical '
-                        'camera; no depth/camera_info and no points')
+            self.report('camera_info', f'{self.info_topic}: {error}: {CANONICAL_FALLBACK}')
             return msg, None
         self.problems.clear('camera_info')
         return msg, intr

@@ -20,15 +20,16 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from clip_depth_ros.bags.reader import (BagError, CAMERA_INFO, CameraInfos, COMPRESSED,
-                                        decode_image, IMAGE, stamp_ns, verify_bag)
+                                        decode_image, deserialize, IMAGE, stamp_ns,
+                                        storage_errors, verify_bag)
 from clip_depth_ros.frames import limits as frame_limits
 from clip_depth_ros.frames.geometry import Intrinsics, InvalidIntrinsics
+from clip_depth_ros.frames.pixels import DEPTH_ENCODINGS, depth_to_metres
 from clip_depth_ros.train.datasets.common import (associate, DatasetError, DepthCheck,
                                                   split_with_gap)
 import numpy as np
 
 LOG = logging.getLogger(__name__)
-DEPTH_ENCODINGS = ('16UC1', 'mono16', '32FC1')
 ALIGN_HINT = ('publish depth registered to the colour camera (RealSense: '
               'align_depth.enable:=true, topic /camera/aligned_depth_to_color/image_raw; '
               'otherwise depth_image_proc/register)')
@@ -65,26 +66,6 @@ class BagIndex:
     pairs: List[BagPair]
     unmatched_colour: List[int] = field(default_factory=list)
     unmatched_depth: List[int] = field(default_factory=list)
-
-
-def depth_to_metres(data, encoding: str, width: int, height: int, step: int,
-                    is_bigendian: bool, mm_scale: float = 1000.0) -> np.ndarray:
-    """16UC1 (value / mm_scale) or 32FC1 buffer -> (H, W) float32 metres, 0 = no measurement."""
-    if encoding not in DEPTH_ENCODINGS:
-        raise ValueError(f'depth encoding {encoding!r} is not one of {", ".join(DEPTH_ENCODINGS)}')
-    itemsize = 4 if encoding == '32FC1' else 2
-    if width <= 0 or height <= 0 or step < width * itemsize or len(data) < step * height:
-        raise ValueError(f'depth buffer of {len(data)} bytes does not hold {width}x{height} '
-                         f'{encoding} with step {step}')
-    rows = np.frombuffer(data, np.uint8, count=step * height).reshape(height, step)
-    kind = ('>' if is_bigendian else '<') + ('f4' if itemsize == 4 else 'u2')
-    values = np.ascontiguousarray(rows[:, :width * itemsize]).view(kind).reshape(height, width)
-    if itemsize == 2:
-        return values.astype(np.float32) / np.float32(mm_scale)
-    depth = values.astype(np.float32)
-    # REP 117: NaN = no return, -Inf = too close, +Inf = too far; none is a measurement.
-    depth[~np.isfinite(depth) | (depth < 0)] = 0.0
-    return depth
 
 
 def list_bags(root: Path, names: Sequence[str] = ()) -> List[Path]:
@@ -146,7 +127,7 @@ def index_bag(bag: Path, topics: BagTopics, tolerance_ns: int,
                                        if c.topic == depth_info_topic and c.msgtype == CAMERA_INFO
                                        and c.topic != topics.camera_info]
             for conn, log_ns, raw in reader.messages(connections=conns):
-                msg = typestore.deserialize_cdr(raw, conn.msgtype)
+                msg = deserialize(typestore, raw, conn, bag, log_ns)
                 stamp = stamp_ns(msg.header)
                 if conn.id == img.id:
                     images.append((stamp, log_ns, _image_size(msg, conn.msgtype, limits, bag,
@@ -163,14 +144,10 @@ def index_bag(bag: Path, topics: BagTopics, tolerance_ns: int,
                     infos.add(msg)
                 else:
                     depth_infos.add(msg)
-    except DatasetError:
+    except (DatasetError, BagError):
         raise
-    except Exception as e:  # rosbags raises many types for corrupt or truncated files
-        from rosbags.rosbag2 import ReaderError
-        if isinstance(e, (ReaderError, ValueError, KeyError, IndexError, EOFError, OSError,
-                          AssertionError)):
-            raise _open_error(bag, e) from e
-        raise
+    except storage_errors() as e:  # rosbags raises many types for corrupt or truncated files
+        raise _open_error(bag, e) from e
     if not images:
         raise DatasetError(f'{bag}: colour topic {topics.image} holds no messages')
     if not infos.msgs:
@@ -295,7 +272,7 @@ class BagDataset:
         reader = self._reader(bag)
         conns = [c for c in reader.connections if c.topic == topic]
         for conn, _, raw in reader.messages(connections=conns, start=log_ns, stop=log_ns + 1):
-            msg = self._typestore.deserialize_cdr(raw, conn.msgtype)
+            msg = deserialize(self._typestore, raw, conn, Path(bag), log_ns)
             if stamp_ns(msg.header) == stamp:
                 return msg, conn.msgtype
         raise DatasetError(f'{bag}: {topic} message stamped {stamp} ns is gone (bag changed '
@@ -373,13 +350,13 @@ def tf_poses(indexes: Sequence[BagIndex], fixed_frame: str = ''):
                 if not conns:
                     raise DatasetError(f'{bag}: no /tf or /tf_static topic to take camera poses '
                                        'from; give --poses with a TUM trajectory file instead')
-                for conn, _, raw in reader.messages(connections=conns):
-                    for t in typestore.deserialize_cdr(raw, conn.msgtype).transforms:
+                for conn, log_ns, raw in reader.messages(connections=conns):
+                    for t in deserialize(typestore, raw, conn, bag, log_ns).transforms:
                         tr, rot = t.transform.translation, t.transform.rotation
                         tree.add(t.header.frame_id, t.child_frame_id, stamp_ns(t.header),
                                  (tr.x, tr.y, tr.z), (rot.x, rot.y, rot.z, rot.w),
                                  static=conn.topic == '/tf_static')
-        except DatasetError:
+        except (DatasetError, BagError):
             raise
         except Exception as e:
             raise _open_error(bag, e) from e
