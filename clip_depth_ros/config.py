@@ -21,6 +21,9 @@ PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
 # '' = eager; otherwise a torch.compile mode ('reduce-overhead' replays CUDA graphs on GPU).
 COMPILE_MODES = ('', 'default', 'reduce-overhead', 'max-autotune')
 TRANSPORTS = ('raw', 'compressed')
+# How a uint16 depth PNG stores depth: `linear` = value / scale (NYU mm, TUM x5000, KITTI x256);
+# `sunrgbd` = SUN RGB-D's bit-rotated millimetres, mm = (v >> 3 | v << 13) & 0xFFFF.
+DEPTH_FORMATS = ('linear', 'sunrgbd')
 # What every tool, the node's log and /diagnostics say when the frozen CLIP has random weights.
 RANDOM_CLIP_WEIGHTS_MESSAGE = 'CLIP weights are random, not pretrained: the depth is meaningless'
 # auto: match the publishers' reliability, read from the graph as rosbag2 does.

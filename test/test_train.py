@@ -54,7 +54,7 @@ def test_invalid_pixels_and_crop_are_left_out():
     gt[470, 600] = 20.0     # beyond max depth
     pred[44, 100] = 8.0     # outside the Eigen crop (row 44)
     pred[100, 100] = 2.5    # inside: the only error left
-    m = image_errors(gt, pred, 1e-3, 10.0, 'eigen')
+    m = image_errors(gt, pred, 1e-3, 10.0, 'nyu_eigen')
     n = (471 - 45) * (601 - 41) - 1  # crop minus the out-of-range pixel at (470, 600)
     assert m['abs_rel'] == pytest.approx(0.25 / n)
     assert image_errors(np.zeros((4, 4)), pred[:4, :4], 1e-3, 10.0) is None
@@ -345,7 +345,8 @@ def test_eval_cli_gives_the_expected_numbers(tmp_path, tiny_checkpoint, tiny_est
     assert r.stdout.count('network input 352x464 (22x29 tokens) for 64x48 frames') == 1
     metrics = json.loads((out / 'metrics.json').read_text())
     assert set(metrics) == {'abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'log10', 'delta1',
-                            'delta2', 'delta3', 'silog', 'count'}
+                            'delta2', 'delta3', 'silog', 'count', 'gt_out_of_range_fraction',
+                            'gt_median_m', 'time_model_ms', 'time_end_to_end_ms', 'protocol'}
     assert metrics['count'] == 3
     assert metrics['abs_rel'] == pytest.approx(0.1 / 1.1, rel=1e-4)
     assert metrics['delta1'] == 1.0
@@ -360,8 +361,9 @@ def test_eval_cli_gives_the_expected_numbers(tmp_path, tiny_checkpoint, tiny_est
 def test_eval_names_a_missing_split_file(tmp_path, tiny_checkpoint):
     exe = os.path.join(os.path.dirname(sys.executable), 'clip-depth-eval')
     r = subprocess.run([exe, '--checkpoint', str(tiny_checkpoint), '--dataset', 'nyu',
-                        '--data-root', str(tmp_path), '--split-file', str(tmp_path / 'x.txt'),
-                        '--out', str(tmp_path / 'o')], capture_output=True, text=True)
+                        '--data-root', str(tmp_path / 'data'), '--split-file',
+                        str(tmp_path / 'x.txt'), '--out', str(tmp_path / 'o')],
+                       capture_output=True, text=True)
     assert r.returncode == 1 and 'x.txt' in r.stderr and 'Traceback' not in r.stderr
 
 
@@ -461,7 +463,7 @@ def test_canonical_depth_round_trip_gives_the_same_metres():
     canonical = 376.172
     rule = network_size
     sample = prepare_sample(item, rule, full, rng, canonical)
-    expected_target = cv2.resize(depth, (464, 352), interpolation=cv2.INTER_NEAREST)
+    expected_target = cv2.resize(depth, (464, 352), interpolation=cv2.INTER_NEAREST_EXACT)
     scale = depth_scale(canonical, 600.0, 640, 464)
     assert scale == pytest.approx(600.0 * 464 / 640 / canonical)
     np.testing.assert_allclose(sample['depth'], expected_target / scale, rtol=1e-6)

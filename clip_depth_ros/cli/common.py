@@ -45,10 +45,13 @@ def add_overwrite_option(parser: argparse.ArgumentParser, *aliases: str) -> None
     parser.add_argument('--overwrite', *aliases, action='store_true', help=OVERWRITE_HELP)
 
 
-def _quiet_random_init(record: logging.LogRecord) -> bool:
+def _quiet_open_clip(record: logging.LogRecord) -> bool:
     # open_clip warns on the root logger whenever it builds random weights, which our tools
-    # do on purpose (untrained checkpoints, tests); everything else it says still shows.
-    return 'No pretrained weights loaded' not in record.getMessage()
+    # do on purpose (untrained checkpoints, tests), and logs a failed download before raising
+    # the same text, which the tool's one error line carries; everything else still shows.
+    message = record.getMessage()
+    return not ('No pretrained weights loaded' in message
+                or message.startswith('Failed to download weights for tag'))
 
 
 def one_line(e: BaseException) -> str:
@@ -147,7 +150,7 @@ def tool_main(func: Callable[[Optional[Sequence[str]]], int]) -> Callable[..., i
     @functools.wraps(func)
     def wrapper(argv: Optional[Sequence[str]] = None) -> int:
         logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
-        logging.getLogger().addFilter(_quiet_random_init)
+        logging.getLogger().addFilter(_quiet_open_clip)
         module = func.__module__.rsplit('.', 1)[-1]
         if module == '__main__':  # python -m clip_depth_ros.cli.bag
             module = os.path.splitext(os.path.basename(sys.argv[0]))[0]

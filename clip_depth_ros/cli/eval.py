@@ -18,15 +18,19 @@ from typing import Dict, Optional, Sequence, Tuple
 
 from clip_depth_ros.cli.common import (add_camera_options, add_debug_option, add_overwrite_option,
                                        camera_from_args, tool_main)
-from clip_depth_ros.config import PRECISIONS
+from clip_depth_ros.config import DEPTH_FORMATS, PRECISIONS
 from clip_depth_ros.train.config import DataConfig, DATASETS
-from clip_depth_ros.train.metrics import METRICS, TEMPORAL_COLUMNS
+from clip_depth_ros.train.metrics import CROP_NAMES, METRICS, TEMPORAL_COLUMNS
 import numpy as np
 
-PROTOCOLS = {  # dataset -> (crop, max depth m); folder: no crop, the model's max depth
-    'nyu': ('eigen', 10.0), 'nyu_mat': ('eigen', 10.0), 'kitti': ('garg', 80.0),
-}
 _DATA = DataConfig()
+CROP_HELP = ('evaluation crop, by where it comes from. KITTI: garg (default) = BTS offline '
+             'evaluation (bts_eval.py): the KB-crop prediction padded into the full frame, Garg '
+             'fractions of the full ground truth; garg_kb = BTS online validation, as AdaBins '
+             'and NeWCRFs: the same fractions of the 352x1216 KB crop; eigen = the Eigen crop '
+             'of the full frame. NYU: eigen (default) = rows 45:471, cols 41:601 of 480x640. '
+             'Other datasets: none (default), eigen (NYU geometry), garg (fractions of the '
+             'frame as given). none everywhere: every pixel')
 MEDIAN_MAX_MM = 300_000  # depths beyond 300 m count as 300 m in the median baseline
 
 
@@ -52,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='BTS test list (nyu, kitti) or splits.mat (nyu_mat)')
     p.add_argument('--depth-scale', type=float, default=1000.0,
                    help='folder: uint16 value / scale = metres; bag: 16UC1 value / scale')
+    p.add_argument('--depth-format', choices=DEPTH_FORMATS, default='linear',
+                   help='folder: how the depth PNGs store depth: linear (value / --depth-scale) '
+                   "or sunrgbd (SUN RGB-D's bit-rotated millimetres, with --depth-scale 1000)")
     g = p.add_argument_group('bags and sequences (bag, tum)')
     g.add_argument('--image-topic', default=_DATA.image_topic,
                    help='colour Image or CompressedImage topic')
@@ -65,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help='which part of the time split to evaluate (as clip-depth-train splits)')
     g.add_argument('--val-fraction', type=float, default=_DATA.val_fraction,
                    help='the last fraction of each bag (or sequence) that validates')
+    g.add_argument('--val-gap-s', type=float, default=_DATA.val_gap_s,
+                   help='as data.val_gap_s in training: frames within this many seconds before '
+                   'the validation part are left out of every subset and of the median '
+                   "baseline (listed as 'gap' in pairs.csv)")
     add_camera_options(p.add_argument_group('camera (default: what the dataset knows: '
                                             'camera_info, intrinsics.txt, list focal)'))
     g = p.add_argument_group('temporal consistency')
@@ -83,9 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
                    'spaced rows (a lidar)')
     g.add_argument('--align-seed', type=int, default=0,
                    help='seed of the sparse:P sample (each frame draws with (seed, index))')
-    p.add_argument('--crop', choices=('none', 'eigen', 'garg'), default=None,
-                   help='override the dataset protocol crop')
-    p.add_argument('--flip', action='store_true', help='average with the flipped prediction')
+    p.add_argument('--crop', choices=CROP_NAMES, default=None, help=CROP_HELP)
+    p.add_argument('--flip', action='store_true',
+                   help='average with the prediction of the flipped image (DepthCLIP does so '
+                   'always, once)')
     p.add_argument('--out', required=True, type=Path,
                    help='output directory: metrics.json, per_image.csv, pairs.csv')
     add_overwrite_option(p)
@@ -103,6 +115,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         p.error('--temporal-k must be >= 1')
     if not 0 <= args.val_fraction < 1:
         p.error('--val-fraction must be in [0, 1)')
+    if not 0 <= args.val_gap_s < 1e6:
+        p.error('--val-gap-s must be in [0, 1e6) s')
+    if args.val_gap_s > 0 and args.dataset not in ('bag', 'tum'):
+        p.error('--val-gap-s is for time-ordered datasets (bag, tum)')
     if args.align is not None:
         from clip_depth_ros.frames.anchoring import parse_align_spec
         try:
@@ -119,8 +135,8 @@ def load_splits(args: argparse.Namespace) -> Tuple[object, Optional[object]]:
                       depth_scale=args.depth_scale, val_fraction=args.val_fraction,
                       image_topic=args.image_topic, depth_topic=args.depth_topic,
                       camera_info_topic=args.camera_info_topic,
-                      pair_tolerance_ms=args.pair_tolerance_ms)
-    return ds.build_datasets(data)
+                      pair_tolerance_ms=args.pair_tolerance_ms, val_gap_s=args.val_gap_s)
+    return ds.build_datasets(data, max_depth_m=args.max_depth_m)
 
 
 def load_dataset(args: argparse.Namespace):
@@ -136,7 +152,8 @@ def load_dataset(args: argparse.Namespace):
             return val
         return Concat([(train, 'train')] + ([(val, 'val')] if val is not None else []))
     if args.dataset == 'folder':
-        return ds.FolderDataset(args.data_root, args.depth_scale)
+        return ds.FolderDataset(args.data_root, args.depth_scale,
+                                depth_format=args.depth_format, max_depth_m=args.max_depth_m)
     if args.dataset == 'nyu_mat':
         mat = args.data_root
         if mat.is_dir():
@@ -259,14 +276,34 @@ def constant_predictor(depth_m: float):
 def _depthclip_predictor(args: argparse.Namespace):
     """Run DepthCLIP as the original runs it (flip averaging included), through the input rule."""
     from clip_depth_ros.engine.inference import DepthClipEstimator
-    return DepthClipEstimator(args.backbone, args.pretrained, args.device).predict
+    try:
+        return DepthClipEstimator(args.backbone, args.pretrained, args.device).predict
+    except Exception as e:  # noqa: B902 - open_clip raises many types for missing weights
+        from clip_depth_ros.cli.common import one_line
+        raise RuntimeError(f'DepthCLIP baseline: {one_line(e)}') from e
+
+
+def describe_focal(args: argparse.Namespace, predict) -> str:
+    """Which focal length the prediction used, for the protocol line."""
+    owner = getattr(predict, '__self__', None)
+    if args.baseline is not None:
+        return 'not used (baseline)'
+    if getattr(owner, 'canonical_focal_px', 0) is None:
+        return 'not used (legacy checkpoint)'
+    if args.focal_px is not None:
+        return f'{args.focal_px:g} px (--focal-px)'
+    if args.intrinsics is not None:
+        return 'fx of --intrinsics'
+    return {'nyu': "the list's", 'kitti': "the list's", 'nyu_mat': '518.8579 px (NYU)',
+            'bag': 'camera_info', 'tum': 'intrinsics.txt (unknown without)',
+            'folder': 'intrinsics.txt (unknown without)'}[args.dataset]
 
 
 @tool_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from clip_depth_ros.train.datasets import write_pairs
     from clip_depth_ros.train.engine import evaluate
-    from clip_depth_ros.train.metrics import format_table
+    from clip_depth_ros.train.metrics import format_table, resolve_protocol
 
     from clip_depth_ros.engine.output_files import check_outputs, write_atomic
 
@@ -276,6 +313,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   [args.checkpoint, args.data_root, args.gt_root, args.split_file,
                    args.intrinsics, None if args.poses in (None, 'tf') else args.poses],
                   args.overwrite)
+    args.max_depth_m = 10.0  # the readers' plausible range until the protocol is known
     dataset = load_dataset(args)  # fails on missing files before the model loads
     focal_px, camera = camera_from_args(args)
     if camera is not None or args.focal_px is not None:
@@ -291,23 +329,39 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         poses = read_tum_poses(Path(args.poses))
     if poses is not None:
         _check_sequence(dataset[0], args)  # before the model loads: fail in a second
+    resolve_protocol(args.dataset, args.crop)  # a crop the dataset lacks: before the model
     predict, model_max = build_predictor(args, dataset)
-    crop, max_depth = PROTOCOLS.get(args.dataset, (None, model_max or 10.0))
-    if args.crop is not None:
-        crop = args.crop
+    protocol = resolve_protocol(args.dataset, args.crop, model_max,
+                                args.flip or args.baseline == 'depthclip',
+                                describe_focal(args, predict))
+    for part in getattr(dataset, 'parts', [dataset]):  # frames are read from here on
+        check = getattr(part, 'depth_check', None)
+        if check is not None:
+            check.max_m = protocol.max_depth
     temporal = None
     if poses is not None:
         from clip_depth_ros.train.temporal import TemporalConsistency
-        temporal = TemporalConsistency(poses, args.temporal_k, 1e-3, max_depth, crop)
+        temporal = TemporalConsistency(poses, args.temporal_k, protocol.min_depth,
+                                       protocol.max_depth, protocol.mask)
     aligned = None
     if args.align is not None:  # scale anchoring, scored beside the plain prediction
         from clip_depth_ros.train.alignment import AlignedScores
-        aligned = AlignedScores(args.align, 1e-3, max_depth, crop, args.align_seed)
+        aligned = AlignedScores(args.align, protocol.min_depth, protocol.max_depth,
+                                protocol.mask, args.align_seed)
     hooks = [h.add for h in (temporal, aligned) if h is not None]
-    metrics, rows = evaluate(predict, dataset, 1e-3, max_depth, crop, args.flip, progress=True,
+    metrics, rows = evaluate(predict, dataset, protocol, progress=True,
                              on_prediction=(lambda item, pred: [h(item, pred) for h in hooks])
                              if hooks else None)
-    fields = ['name', *METRICS]
+    if metrics['count'] == 0:
+        raise ValueError(f'{args.data_root}: no frame has ground truth inside the crop and '
+                         f'{protocol.min_depth:g}..{protocol.max_depth:g} m '
+                         f'({100 * metrics["gt_out_of_range_fraction"]:.0f} % of the measured '
+                         'pixels lie outside the range): check the depth scale and format')
+    metrics['protocol'] = protocol.to_dict()
+    tag = protocol.tag()
+    for row in rows:
+        row['protocol'] = tag
+    fields = ['name', *METRICS, 'gt_out_of_range', 'protocol']
     if args.baseline == 'median':
         metrics['constant_depth_m'] = predict.depth_m
     if temporal is not None:
@@ -334,9 +388,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         what = f'baseline constant {predict.depth_m:.4g} m'
     elif args.baseline:
         what = f'baseline {args.baseline} ({args.backbone})'
-    print(f'{what} on {args.dataset} ({len(dataset)} images, crop {crop or "none"}, '
-          f'depth 0.001..{max_depth:g} m{", flip" if args.flip else ""})')
-    print(format_table(metrics))
+    print(f'{what} on {args.dataset} ({len(dataset)} images)')
+    print(format_table(metrics, protocol))
     if aligned is not None:
         from clip_depth_ros.train.alignment import side_by_side
         print(side_by_side(metrics))

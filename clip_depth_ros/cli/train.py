@@ -50,10 +50,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         import yaml
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end='')
         return 0
+    from clip_depth_ros.train.datasets import SplitError
     from clip_depth_ros.train.engine import check_out_dir, fit
     if os.environ.get('RANK', '0') == '0':  # under torchrun: rank 0 alone, before any writes
         check_out_dir(cfg, args.overwrite)
-    out = fit(cfg)
+    try:
+        out = fit(cfg)
+    except SplitError as e:  # the data the command names must not train or validate this way
+        raise UsageError(str(e)) from e
     print(f'checkpoints: {out / "best"} (best validation), {out / "last"} (resume from here)')
     return 0
 

@@ -24,12 +24,14 @@ CONFIG_FILE = 'config.json'
 WEIGHTS_FILE = 'model.safetensors'
 CLIP_WEIGHTS_FILE = 'clip_weights.safetensors'
 # 2: the input rule's cap (input_max_tokens, input_max_aspect) and canonical_focal_px; every
-# field required. Version 1 checkpoints load as legacy: no focal-length conversion.
+# field required. Version 1 checkpoints load as legacy: no focal-length conversion, no cap.
 FORMAT_VERSION = 2
 _V1_FIELDS = ('backbone', 'pretrained', 'taps', 'mirror_tokens', 'mirror_init_std',
               'mirror_sos_eos', 'prompt', 'decoder_width', 'decoder_heads', 'decoder_ffn_dim',
               'max_depth_m', 'min_depth_m', 'input_short_side')
 _WEIGHT_SUFFIXES = ('.safetensors', '.bin', '.pt', '.pth')
+# Version 1 checkpoints had no token cap: they keep none (the largest input_max_tokens allowed).
+V1_MAX_TOKENS = 65536
 
 PathLike = Union[str, os.PathLike]
 
@@ -133,8 +135,10 @@ def migrate_v1(model: dict, path: Path) -> dict:
     """
     Read a format-1 model section as format 2: legacy, no canonical focal (depth as before).
 
-    Version 1 had no cap on the network input; the default cap applies now, which leaves frames
-    up to 16:9 HD unchanged and bounds wider ones.
+    Version 1 had no cap on the network input: the cap is lifted to the largest the config
+    allows (V1_MAX_TOKENS), which no frame within the 8:1 aspect limit reaches at the recorded
+    short side, so every frame gets the network input, and the depth, it got before. Frames
+    beyond 8:1 are refused with the input rule's reason.
     """
     known = set(_V1_FIELDS)
     unknown = sorted(set(model) - known)
@@ -145,8 +149,15 @@ def migrate_v1(model: dict, path: Path) -> dict:
         raise CheckpointError(f'{path}: model.{field}: {what} field in a format_version 1 '
                               'checkpoint')
     defaults = ModelConfig()
-    model.update(input_max_tokens=defaults.input_max_tokens,
-                 input_max_aspect=defaults.input_max_aspect, canonical_focal_px=None)
+    short = model['input_short_side']
+    if isinstance(short, int) and short * short * defaults.input_max_aspect > \
+            V1_MAX_TOKENS * 16 * 16:
+        raise CheckpointError(f'{path}: model.input_short_side: {short} in a format_version 1 '
+                              f'checkpoint: wide frames would exceed {V1_MAX_TOKENS} tokens '
+                              'and be scaled down, so its depth would not be as before; '
+                              'save it again as format 2 with an input cap of your choice')
+    model.update(input_max_tokens=V1_MAX_TOKENS, input_max_aspect=defaults.input_max_aspect,
+                 canonical_focal_px=None)
     return model
 
 

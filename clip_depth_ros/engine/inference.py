@@ -166,6 +166,7 @@ class DepthClipEstimator:
         self.model = DepthClip(clip).to(self.device).eval()
         self.rule = ModelConfig(backbone=backbone, pretrained=pretrained)
         self.model_name = f'DepthCLIP ({backbone})'
+        self.flip_averaged = True  # predict() averages the flipped image, as the original
         self.max_depth_m = float(self.model.bins.max())
         self.precision, self.precision_reason = 'fp32', 'fp32: zero-shot baseline'
         self.random_clip_weights = clip.random_weights

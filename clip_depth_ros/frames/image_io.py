@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Union
 
+from clip_depth_ros.config import DEPTH_FORMATS
 from clip_depth_ros.frames.limits import DEFAULT_LIMITS, FrameLimits, FrameRejected
 from clip_depth_ros.frames.pixels import decode_compressed
 import cv2
@@ -44,14 +45,26 @@ def read_rgb(path: PathLike, limits: FrameLimits = DEFAULT_LIMITS) -> np.ndarray
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def decode_depth_values(raw: np.ndarray, depth_format: str = 'linear') -> np.ndarray:
+    """uint16 PNG values -> the depth in the file's unit (uint32), per `depth_format`."""
+    if depth_format not in DEPTH_FORMATS:
+        raise ValueError(f'depth format {depth_format!r} is not one of '
+                         f'{", ".join(DEPTH_FORMATS)}')
+    values = raw.astype(np.uint32)
+    if depth_format == 'sunrgbd':
+        values = ((values >> 3) | (values << 13)) & 0xFFFF
+    return values
+
+
 def read_depth_png(path: PathLike, scale: float,
-                   limits: FrameLimits = DEFAULT_LIMITS) -> np.ndarray:
+                   limits: FrameLimits = DEFAULT_LIMITS,
+                   depth_format: str = 'linear') -> np.ndarray:
     """Read a uint16 depth PNG as (H, W) float32 metres (value / scale); 0 stays 0 (invalid)."""
     raw = _decode_file(path, cv2.IMREAD_UNCHANGED, limits)
     if raw.dtype != np.uint16 or raw.ndim != 2:
         raise ImageReadError(f'{path}: expected a single-channel uint16 depth PNG, '
                              f'got {raw.dtype} {raw.shape}', 'format')
-    return raw.astype(np.float32) / np.float32(scale)
+    return decode_depth_values(raw, depth_format).astype(np.float32) / np.float32(scale)
 
 
 def write_rgb_png(path: PathLike, rgb: np.ndarray) -> None:

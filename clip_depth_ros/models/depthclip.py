@@ -4,12 +4,13 @@
 DepthCLIP (Zhang et al., "Can Language Understand Depth?", ACM MM 2022): zero-shot depth.
 
 As the original (github.com/Adonis-galaxy/DepthCLIP, monoclip.py): one prompt per distance
-word, "This object is {word}"; each patch's cosine similarity with the seven prompts, times
-100 and divided by the temperature 0.1 (x1000 in all), softmax over the words, and the depth is
-the probability-weighted sum of the fixed bins; the evaluation averages with the prediction of
-the flipped image. What differs: the original uses ResNet-50 CLIP's last feature map (1/32 of
-the input, channels halved by interpolation to the text width); here the patch tokens of an
-open_clip ViT after ln_post and the projection (1/16 of the input).
+word, "This object is {word}"; each patch's similarity with the seven unit prompt embeddings,
+times 100 and divided by the temperature 0.1, softmax over the words, and the depth is the
+probability-weighted sum of the fixed bins; the evaluation averages with the prediction of the
+flipped image. What differs: the original uses ResNet-50 CLIP's last feature map (1/32 of the
+input), unit-normalised and then halved to the text width by interpolation over channels, so
+its vectors have norm about 0.71 (about 707 x cosine); here the patch tokens of an open_clip
+ViT after ln_post and the projection (1/16 of the input), unit-normalised: 1000 x cosine.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ DISTANCE_WORDS = ('giant', 'extremely close', 'close', 'not in distance', 'a lit
                   'far', 'unseen')
 NYU_BINS_M = (1.00, 1.50, 2.00, 2.25, 2.50, 2.75, 3.00)
 TEMPLATE = 'This object is {}'
-# The original: 100 * cosine, then / temperature 0.1.
+# The original: 100 * (feature . prompt), then / temperature 0.1.
 LOGIT_SCALE = 100.0
 TEMPERATURE = 0.1
 

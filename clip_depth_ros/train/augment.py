@@ -49,10 +49,16 @@ class Augment:
 
 def to_network_scale(image: np.ndarray, depth: np.ndarray,
                      size: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
-    """Resize a frame as inference does (`resize_rgb`); depth by nearest neighbour."""
+    """
+    Resize a frame as inference does (`resize_rgb`); depth by nearest neighbour on centres.
+
+    `resize_rgb` maps pixel centres onto pixel centres; INTER_NEAREST_EXACT picks the source
+    pixel whose centre is nearest each target centre, so depth edges stay on the image's
+    edges (plain INTER_NEAREST samples top-left corners: edges land about half a pixel off).
+    """
     image = resize_rgb_array(image, size)
     if depth.shape != tuple(size):
-        depth = cv2.resize(depth, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+        depth = cv2.resize(depth, (size[1], size[0]), interpolation=cv2.INTER_NEAREST_EXACT)
     return image, depth
 
 

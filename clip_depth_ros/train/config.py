@@ -14,8 +14,8 @@ from pathlib import Path
 import typing
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from clip_depth_ros.config import (check_field_types, check_known_keys, ConfigError, ModelConfig,
-                                   PRECISIONS)
+from clip_depth_ros.config import (check_field_types, check_known_keys, ConfigError,
+                                   DEPTH_FORMATS, ModelConfig, PRECISIONS)
 
 DATASETS = ('nyu', 'nyu_mat', 'kitti', 'folder', 'tum', 'bag')
 
@@ -32,6 +32,12 @@ class DataConfig:
     val_list: str = ''
     # Folder datasets: uint16 PNG value / depth_scale = metres (1000 = millimetres).
     depth_scale: float = 1000.0
+    # Folder datasets: how the PNGs store depth, `linear` (value / depth_scale) or `sunrgbd`
+    # (SUN RGB-D's bit-rotated millimetres, with depth_scale 1000).
+    depth_format: str = 'linear'
+    # Frames of a published test split (NYU's 654, KITTI's Eigen 697) in the training or
+    # validation data are refused unless this is true (and then logged).
+    allow_test_frames: bool = False
     val_fraction: float = 0.1
     # Time-ordered datasets (tum, bag): training ends this many seconds before the validation
     # part of each sequence, so neighbouring frames are not on both sides of the split.
@@ -76,6 +82,9 @@ class DataConfig:
                               f'{self.dataset!r}')
         if self.depth_scale <= 0:
             raise ConfigError('data.depth_scale: must be > 0')
+        if self.depth_format not in DEPTH_FORMATS:
+            raise ConfigError(f'data.depth_format: must be one of {DEPTH_FORMATS}, got '
+                              f'{self.depth_format!r}')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,7 +31,8 @@ from clip_depth_ros.models import build_model, ClipDepth
 from clip_depth_ros.train.augment import Augment, InputRule, prepare_sample
 from clip_depth_ros.train.config import TrainConfig
 from clip_depth_ros.train.losses import silog_loss
-from clip_depth_ros.train.metrics import average, image_errors
+from clip_depth_ros.train.metrics import (average, crop_mask, image_errors, Protocol,
+                                          range_counts, resolve_protocol, scored_frame)
 from clip_depth_ros.train.run_state import HISTORY_FILE, load_run, read_history, save_epoch
 import numpy as np
 import torch
@@ -153,47 +154,77 @@ def train_one_epoch(model, loader: DataLoader, optimizer, scheduler, scaler, run
 
 
 def evaluate(predict: Callable[[np.ndarray, Optional[float]], np.ndarray], dataset,
-             min_depth: float,
-             max_depth: float, crop: Optional[str] = None, flip: bool = False,
-             progress: bool = False,
+             protocol: Protocol, progress: bool = False,
              input_size: Optional[Callable[[int, int], Tuple[int, int]]] = None,
              announce_input: bool = True,
              on_prediction: Optional[Callable[[Dict, np.ndarray], None]] = None
              ) -> Tuple[Dict[str, float], List[Dict]]:
     """
-    Metrics averaged image by image; images without valid ground truth are left out.
+    Average the metrics image by image under `protocol`; the one scoring function.
+
+    clip-depth-eval and training validation both call it; images without valid ground truth
+    are left out.
 
     `predict(image, focal_px)` is the engine the node runs (DepthEstimator.predict); focal_px
     is the item's `focal` (None when unknown). With `input_size` (or a bound estimator method
     as `predict`), the network input is printed once per frame size, at the first such frame.
+    A predictor that averages the flipped image itself (`flip_averaged`) is not flipped again.
 
     `on_prediction(item, depth)` sees every item and its final prediction, in order (the
     evaluator's temporal-consistency scores use it without predicting twice).
+    Besides the metrics: the share of measured ground truth outside the depth range, the
+    median ground truth (of the per-image medians) and the time per image (model alone, and
+    end to end: reading, prediction, metrics).
     """
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
     owner = getattr(predict, '__self__', None)
     describe = (input_size or getattr(owner, 'input_size', None)) if announce_input else None
     patch = getattr(owner, 'patch_size', PATCH)
+    flip = protocol.flip and not getattr(owner, 'flip_averaged', False)
     printed = set()
     rows: List[Dict] = []
-    for i in tqdm(range(len(dataset)), desc='evaluate', disable=not progress, leave=False):
-        item = dataset[i]
-        focal = float(item.get('focal') or 0.0) or None
-        shape = item['image'].shape[:2]
-        if describe is not None and shape not in printed:
-            printed.add(shape)
-            print(f'{describe_input(describe(*shape), patch)} for {shape[1]}x{shape[0]} '
-                  'frames', flush=True)
-        pred = predict(item['image'], focal)
-        if flip:
-            pred = 0.5 * (pred + predict(np.ascontiguousarray(item['image'][:, ::-1]),
-                                         focal)[:, ::-1])
-        if on_prediction is not None:
-            on_prediction(item, pred)
-        errors = image_errors(item['depth'], pred, min_depth, max_depth, crop)
-        if errors is not None:
-            rows.append({'name': item['name'], **errors})
-    return average(rows), rows
+    measured = outside = 0
+    medians: List[float] = []
+    model_s = total_s = 0.0
+    # Warnings of the dataset readers print above the progress bar, not inside it.
+    with logging_redirect_tqdm():
+        for i in tqdm(range(len(dataset)), desc='evaluate', disable=not progress, leave=False):
+            start = time.perf_counter()
+            item = dataset[i]
+            focal = float(item.get('focal') or 0.0) or None
+            shape = item['image'].shape[:2]
+            if describe is not None and shape not in printed:
+                printed.add(shape)
+                print(f'{describe_input(describe(*shape), patch)} for {shape[1]}x{shape[0]} '
+                      'frames', flush=True)
+            model_start = time.perf_counter()
+            pred = predict(item['image'], focal)
+            if flip:
+                pred = 0.5 * (pred + predict(np.ascontiguousarray(item['image'][:, ::-1]),
+                                             focal)[:, ::-1])
+            model_s += time.perf_counter() - model_start
+            if on_prediction is not None:
+                on_prediction(item, pred)
+            gt, scored = scored_frame(item, pred, protocol)
+            mask = crop_mask(protocol.mask, *gt.shape)
+            n, out = range_counts(gt, protocol.min_depth, protocol.max_depth, mask)
+            measured, outside = measured + n, outside + out
+            if n:
+                medians.append(float(np.median(gt[(gt > 0) & mask])))
+            errors = image_errors(gt, scored, protocol.min_depth, protocol.max_depth,
+                                  protocol.mask)
+            if errors is not None:
+                rows.append({'name': item['name'], **errors,
+                             'gt_out_of_range': round(out / n, 6) if n else 0.0})
+            total_s += time.perf_counter() - start
+    metrics = average(rows)
+    count = max(len(dataset), 1)
+    metrics.update(gt_out_of_range_fraction=outside / measured if measured else 0.0,
+                   gt_median_m=float(np.median(medians)) if medians else float('nan'),
+                   time_model_ms=1000 * model_s / count,
+                   time_end_to_end_ms=1000 * total_s / count)
+    return metrics, rows
 
 
 # -- the whole run ------------------------------------------------------------------------------
@@ -250,6 +281,7 @@ def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
     """Train per `cfg`; returns the output directory (best/ and last/ checkpoints inside)."""
     from clip_depth_ros.engine.inference import select_device
     from clip_depth_ros.train.datasets import build_datasets, write_pairs
+    from clip_depth_ros.train.datasets.splits import check_splits
 
     rank, world, local_rank = init_distributed()
     if cfg.device:
@@ -265,7 +297,11 @@ def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
     out_dir = Path(cfg.out_dir)
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    train_set, val_set = datasets if datasets is not None else build_datasets(cfg.data, cfg.seed)
+    if datasets is None:
+        train_set, val_set = build_datasets(cfg.data, cfg.seed, cfg.model.max_depth_m)
+    else:
+        train_set, val_set = datasets
+        check_splits(train_set, val_set, cfg.data.allow_test_frames)
 
     model = build_model(cfg.model, cfg.model.pretrained).to(device)
     if not cfg.model.pretrained:
@@ -287,6 +323,8 @@ def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
     if run.is_main:
         print(training_input_summary(train_set, rule, augment.crop, model.patch_size,
                                      model.config.canonical_focal_px), flush=True)
+        if val_set is not None:
+            print(f'validation {validation_protocol(cfg, model).describe()}', flush=True)
     batches_per_epoch = math.ceil(len(samples) / (cfg.optim.batch_size * world))
     if cfg.max_steps_per_epoch:
         batches_per_epoch = min(batches_per_epoch, cfg.max_steps_per_epoch)
@@ -372,14 +410,21 @@ def training_input_summary(train_set, rule: InputRule, crop: Tuple[int, int], pa
             f'{crop[0]}x{crop[1]} ({crop[0] // patch}x{crop[1] // patch} tokens); {target}')
 
 
+def validation_protocol(cfg: TrainConfig, model: ClipDepth) -> Protocol:
+    """Return validation's protocol: the dataset's published one, as clip-depth-eval's."""
+    focal = (f"the dataset's, converted to canonical fx "
+             f'{model.config.canonical_focal_px:g} px'
+             if model.config.canonical_focal_px is not None else 'not used (legacy model)')
+    return resolve_protocol(cfg.data.dataset, max_depth=cfg.model.max_depth_m, focal=focal)
+
+
 def validate(model: ClipDepth, val_set, device: torch.device, cfg: TrainConfig, writer,
              step: int) -> Dict[str, float]:
     """Compute validation metrics (and log a few colour-mapped predictions)."""
-    crop = {'nyu': 'eigen', 'kitti': 'garg'}.get(cfg.data.dataset)
     estimator = DepthEstimator(model, InferenceConfig(device=str(device), precision='fp32'))
-    # fit() printed the network input at start; validation uses the same rule, silently.
-    metrics, _ = evaluate(estimator.predict, val_set, cfg.model.min_depth_m,
-                          cfg.model.max_depth_m, crop, announce_input=False)
+    # fit() printed the network input and the protocol at start; the same rule, silently.
+    metrics, _ = evaluate(estimator.predict, val_set, validation_protocol(cfg, model),
+                          announce_input=False)
     if writer is not None:
         from clip_depth_ros.frames.colormap import colorize_depth
         for key in ('abs_rel', 'rmse', 'delta1', 'silog'):

@@ -25,7 +25,8 @@ from clip_depth_ros.bags.reader import (BagError, CAMERA_INFO, CameraInfos, COMP
 from clip_depth_ros.frames import limits as frame_limits
 from clip_depth_ros.frames.geometry import Intrinsics, InvalidIntrinsics
 from clip_depth_ros.frames.pixels import DEPTH_ENCODINGS, depth_to_metres
-from clip_depth_ros.train.datasets.common import associate, DatasetError, split_with_gap
+from clip_depth_ros.train.datasets.common import (associate, DatasetError, DepthCheck,
+                                                  split_with_gap)
 import numpy as np
 
 LOG = logging.getLogger(__name__)
@@ -236,11 +237,16 @@ class BagDataset:
         self.indexes = list(indexes)
         self.mm_scale = mm_scale
         self.limits = limits
+        self.depth_check = DepthCheck(1e-3, 10.0, f'16UC1 depth is read as value / {mm_scale:g} '
+                                      '(data.depth_scale; 1000 = millimetres), 32FC1 as metres')
         self._readers: Dict[str, object] = {}
         self._pid = None
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    def frame_names(self) -> List[str]:
+        return [f'{p.bag}@{p.image_stamp_ns}' for p in self.pairs]
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -293,6 +299,7 @@ class BagDataset:
         except ValueError as e:
             raise DatasetError(where.format(self.topics.depth, pair.depth_stamp_ns) +
                                f': {e}') from e
+        self.depth_check(depth, where.format(self.topics.depth, pair.depth_stamp_ns))
         if depth.shape != image.shape[:2]:
             raise DatasetError(f'{pair.bag}: depth {self.topics.depth} is {depth.shape[1]}x'
                                f'{depth.shape[0]} but colour {self.topics.image} is '
@@ -368,7 +375,8 @@ def build_bag_datasets(root: Path, topics: BagTopics, tolerance_ms: float = 20.0
                        val_fraction: float = 0.1, names: Sequence[str] = (),
                        val_bags: Sequence[str] = (), mm_scale: float = 1000.0,
                        limits: frame_limits.FrameLimits = frame_limits.DEFAULT_LIMITS,
-                       val_gap_s: float = 0.0) -> Tuple[BagDataset, Optional[BagDataset]]:
+                       val_gap_s: float = 0.0, max_depth_m: float = 10.0
+                       ) -> Tuple[BagDataset, Optional[BagDataset]]:
     """
     (train, val) from the bags under `root`: the last `val_fraction` of each bag validates.
 
@@ -401,4 +409,8 @@ def build_bag_datasets(root: Path, topics: BagTopics, tolerance_ms: float = 20.0
         raise DatasetError(f'{root}: no training pairs left after the split'
                            + (f' (data.val_gap_s {val_gap_s:g} s)' if val_gap_s > 0 else ''))
     make = (lambda pairs, gap=(): BagDataset(pairs, topics, indexes, mm_scale, limits, gap))
-    return make(train, gap), (make(val) if val else None)
+    train_set, val_set_ = make(train, gap), (make(val) if val else None)
+    train_set.depth_check.max_m = max_depth_m
+    if val_set_ is not None:
+        val_set_.depth_check = train_set.depth_check  # one warning for the whole dataset
+    return train_set, val_set_

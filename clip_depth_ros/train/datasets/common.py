@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import logging
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -14,6 +15,9 @@ from clip_depth_ros.frames.image_io import ImageReadError, read_depth_png, read_
 import numpy as np
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg')
+LOG = logging.getLogger(__name__)
+# Pixels a frame needs before all-multiples-of-8 says SUN RGB-D rather than chance.
+SUNRGBD_MIN_PIXELS = 1000
 
 
 class DatasetError(ValueError):
@@ -26,13 +30,63 @@ def check_pair(image: np.ndarray, depth: np.ndarray, depth_path) -> None:
                            f'image is {image.shape[1]}x{image.shape[0]}')
 
 
+class DepthCheck:
+    """
+    Plausible depth, or a clear word: a check every dataset reader runs on its ground truth.
+
+    Warns once per dataset when most of the measured depth of a frame lies outside the
+    dataset's range, naming the file and the likely cause.
+
+    Shared by the parts of one dataset (train, val), so a wrong scale is said once.
+    """
+
+    def __init__(self, min_m: float, max_m: float, hint: str,
+                 png_scale: Optional[float] = None) -> None:
+        self.min_m, self.max_m, self.hint = min_m, max_m, hint
+        # Linear uint16 PNGs (value / png_scale): also look for SUN RGB-D's signature.
+        self.png_scale = png_scale
+        self.warned = False
+
+    def __call__(self, depth: np.ndarray, source) -> None:
+        if self.warned:
+            return
+        values = depth[depth > 0]
+        if values.size == 0:
+            return
+        outside = int(np.count_nonzero((values <= self.min_m) | (values >= self.max_m)))
+        if 2 * outside > values.size:
+            self.warned = True
+            LOG.warning('%s: %.0f %% of the measured depth lies outside %g..%g m (median %.3g '
+                        'm): the depth scale or format is likely wrong; %s (said once per '
+                        'dataset)', source, 100 * outside / values.size, self.min_m,
+                        self.max_m, float(np.median(values)), self.hint)
+        elif self.png_scale and values.size >= SUNRGBD_MIN_PIXELS and \
+                not np.any(np.rint(values * self.png_scale).astype(np.int64) % 8):
+            # SUN RGB-D rotates millimetres left by 3 bits: below 8.2 m every stored value
+            # is a multiple of 8, which measured depth stored linearly practically never is.
+            self.warned = True
+            LOG.warning('%s: every one of the %d measured depth values is a multiple of 8, as '
+                        "in SUN RGB-D's bit-rotated depth (read linearly: median %.3g m, 8x "
+                        'too far); read such PNGs with data.depth_format / --depth-format '
+                        'sunrgbd (said once per dataset)', source, values.size,
+                        float(np.median(values)))
+
+
+def scale_hint(depth_scale: float, depth_format: str = 'linear') -> str:
+    """Say what to check when the depth of PNGs read with `depth_scale` is implausible."""
+    return (f'PNG depth is read as {depth_format} value / {depth_scale:g} = metres '
+            '(data.depth_scale, --depth-scale: 1000 for millimetres, 5000 for TUM, 256 for '
+            'KITTI; SUN RGB-D PNGs need data.depth_format / --depth-format sunrgbd)')
+
+
 def read_pair(rgb_path: Path, depth_path: Optional[Path],
-              depth_scale: float) -> Tuple[np.ndarray, np.ndarray]:
+              depth_scale: float, depth_format: str = 'linear'
+              ) -> Tuple[np.ndarray, np.ndarray]:
     """
     Read an image and its depth in metres, checked to be the same size; errors name the file.
 
-    Depth: a uint16 PNG (value / depth_scale), a float32 (H, W) .npy in metres, or None (no
-    ground truth: all zero).
+    Depth: a uint16 PNG (value / depth_scale, decoded per `depth_format`), a float32 (H, W)
+    .npy in metres, or None (no ground truth: all zero).
     """
     try:
         image = read_rgb(rgb_path)
@@ -45,7 +99,7 @@ def read_pair(rgb_path: Path, depth_path: Optional[Path],
                                    f'{depth.dtype} {depth.shape}')
             depth = np.nan_to_num(depth, nan=0.0, posinf=0.0, neginf=0.0)
         else:
-            depth = read_depth_png(depth_path, depth_scale)
+            depth = read_depth_png(depth_path, depth_scale, depth_format=depth_format)
     except (ImageReadError, ValueError) as e:
         raise DatasetError(str(e) if str(depth_path) in str(e) or str(rgb_path) in str(e)
                            else f'{depth_path}: {e}') from e

@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from clip_depth_ros.train.datasets.common import DatasetError, read_pair
+from clip_depth_ros.train.datasets.common import DatasetError, DepthCheck, read_pair
 import numpy as np
 
 KB_CROP = (352, 1216)
@@ -55,25 +56,44 @@ def kb_crop(array: np.ndarray) -> np.ndarray:
     ch, cw = KB_CROP
     if h < ch or w < cw:
         raise DatasetError(f'image {w}x{h} is smaller than the KITTI crop {cw}x{ch}')
-    top, left = h - ch, (w - cw) // 2
+    top, left = kb_offset(h, w)
     return array[top:top + ch, left:left + cw]
 
 
+def kb_offset(height: int, width: int) -> Tuple[int, int]:
+    """(top, left) of the KITTI benchmark crop in a full frame (as BTS computes it)."""
+    return height - KB_CROP[0], (width - KB_CROP[1]) // 2
+
+
 class ListDataset:
-    """Frames from a BTS list; depth PNG value / depth_scale = metres."""
+    """
+    Frames from a BTS list; depth PNG value / depth_scale = metres.
+
+    With `crop_kb` (KITTI), image and depth are KB-cropped, and the full-frame ground truth
+    stays in the item (`depth_full`, `kb_offset`): BTS's offline protocol scores there.
+    """
 
     def __init__(self, entries: Sequence[Entry], depth_scale: float,
-                 crop_kb: bool = False) -> None:
+                 crop_kb: bool = False, max_depth_m: Optional[float] = None) -> None:
         self.entries = list(entries)
         self.depth_scale = depth_scale
         self.crop_kb = crop_kb
+        kind = 'KITTI PNG depth is value / 256' if crop_kb else 'NYU PNG depth is millimetres'
+        self.depth_check = DepthCheck(1e-3, max_depth_m or (80.0 if crop_kb else 10.0),
+                                      f'{kind}, read as value / {depth_scale:g}')
 
     def __len__(self) -> int:
         return len(self.entries)
 
+    def frame_names(self) -> List[str]:
+        return [os.path.normpath(str(rgb)) for rgb, _, _ in self.entries]
+
     def __getitem__(self, index: int) -> Dict:
         rgb_path, depth_path, focal = self.entries[index]
         image, depth = read_pair(rgb_path, depth_path, self.depth_scale)
+        self.depth_check(depth, depth_path)
+        item = {'image': image, 'depth': depth, 'focal': focal, 'name': str(rgb_path)}
         if self.crop_kb:
-            image, depth = kb_crop(image), kb_crop(depth)
-        return {'image': image, 'depth': depth, 'focal': focal, 'name': str(rgb_path)}
+            item.update(image=kb_crop(image), depth=kb_crop(depth), depth_full=depth,
+                        kb_offset=kb_offset(*depth.shape))
+        return item

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from clip_depth_ros.train.datasets.common import DatasetError
+from clip_depth_ros.train.datasets.common import DatasetError, DepthCheck
 import numpy as np
 
 
@@ -34,6 +34,7 @@ class NyuMatDataset:
         else:
             self.indices = self._read_split(Path(splits_path), split, count)
         self._file = None
+        self.depth_check = DepthCheck(1e-3, 10.0, 'the labelled .mat holds metres')
 
     @staticmethod
     def _read_split(path: Path, split: str, count: int) -> List[int]:
@@ -50,6 +51,10 @@ class NyuMatDataset:
     def __len__(self) -> int:
         return len(self.indices)
 
+    def frame_names(self) -> List[str]:
+        """`nyu_mat/N`, N the 1-based index in the .mat (as splits.mat counts)."""
+        return [f'nyu_mat/{i + 1}' for i in self.indices]
+
     def __getitem__(self, index: int) -> Dict:
         import h5py
         if self._file is None:  # opened per worker process: h5py handles do not survive fork
@@ -58,6 +63,7 @@ class NyuMatDataset:
         # MATLAB column-major: images (N, 3, W, H), depths (N, W, H).
         image = np.ascontiguousarray(self._file['images'][i].transpose(2, 1, 0))
         depth = np.ascontiguousarray(self._file['depths'][i].T).astype(np.float32)
+        self.depth_check(depth, f'{self.mat_path} image {i + 1}')
         return {'image': image, 'depth': depth, 'focal': 518.8579, 'name': f'nyu_mat/{i + 1}'}
 
     def __getstate__(self):

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from clip_depth_ros.frames.geometry import Intrinsics
-from clip_depth_ros.train.datasets.common import (associate, DatasetError, read_intrinsics_txt,
-                                                  read_pair)
+from clip_depth_ros.train.datasets.common import (associate, DatasetError, DepthCheck,
+                                                  read_intrinsics_txt, read_pair)
 
 
 class TumDataset:
@@ -23,8 +23,11 @@ class TumDataset:
     def __init__(self, root: Path, depth_scale: float = 5000.0,
                  tolerance_ns: int = 20_000_000,
                  frames: Optional[Sequence[Tuple[int, Path, int, Path]]] = None,
-                 gap: Sequence[Tuple[int, Path, int, Path]] = ()) -> None:
+                 gap: Sequence[Tuple[int, Path, int, Path]] = (),
+                 depth_check: Optional[DepthCheck] = None) -> None:
         self.root = Path(root)
+        self.depth_check = depth_check or DepthCheck(
+            1e-3, 10.0, f'TUM PNG depth is value / 5000, read as value / {depth_scale:g}')
         self.gap = list(gap)  # frames in the val_gap_s gap: listed in pairs.csv, never used
         self.depth_scale = depth_scale
         self.frames = list(frames) if frames is not None else self._read_lists(tolerance_ns)
@@ -72,14 +75,19 @@ class TumDataset:
     def subset(self, start: int, stop: int, gap_stop: Optional[int] = None) -> 'TumDataset':
         """Frames [start:stop]; [stop:gap_stop] are the gap before validation (not used)."""
         return TumDataset(self.root, self.depth_scale, frames=self.frames[start:stop],
-                          gap=self.frames[stop:gap_stop] if gap_stop is not None else ())
+                          gap=self.frames[stop:gap_stop] if gap_stop is not None else (),
+                          depth_check=self.depth_check)
 
     def __len__(self) -> int:
         return len(self.frames)
 
+    def frame_names(self) -> List[str]:
+        return [str(f[1]) for f in self.frames]
+
     def __getitem__(self, index: int) -> Dict:
         stamp, rgb_path, depth_stamp, depth_path = self.frames[index]
         image, depth = read_pair(rgb_path, depth_path, self.depth_scale)
+        self.depth_check(depth, depth_path)
         item = {'image': image, 'depth': depth, 'focal': self.focal, 'name': rgb_path.stem,
                 'stamp_ns': stamp, 'depth_stamp_ns': depth_stamp, 'sequence': str(self.root)}
         if self.camera:
