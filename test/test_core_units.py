@@ -199,6 +199,8 @@ def test_pipeline_takes_the_focal_length_from_the_intrinsics(tiny_estimator):
     a = depth_and_cloud(tiny_estimator, rgb, 1e3, near)
     b = depth_and_cloud(tiny_estimator, rgb, 1e3, far)
     np.testing.assert_allclose(b.depth_m, 2 * a.depth_m, rtol=1e-6)
-    np.testing.assert_allclose(depth_and_cloud(tiny_estimator, rgb, 1e3, None, focal_px=100.0)
+    # Without points the intrinsics still scale the depth (the bag tool's --no-points)
+    np.testing.assert_allclose(depth_and_cloud(tiny_estimator, rgb, 1e3, far, points=False)
                                .depth_m, b.depth_m, rtol=1e-6)
+    assert depth_and_cloud(tiny_estimator, rgb, 1e3, far, points=False).cloud is None
     np.testing.assert_array_equal(tiny_estimator.predict(rgb, focal_px=50.0), a.depth_m)
