@@ -27,6 +27,7 @@ from clip_depth_ros.bags.reader import (BagError, CAMERA_INFO, CameraInfos, CLOU
                                         reading, stamp_ns, storage_errors, verify_bag)
 from clip_depth_ros.frames import geometry
 from clip_depth_ros.frames.limits import DEFAULT_LIMITS, FrameLimits, FrameRejected
+from clip_depth_ros.frames.rectify import CameraModels
 from clip_depth_ros.serving.pipeline import depth_and_cloud
 import numpy as np
 
@@ -41,7 +42,16 @@ class BagSummary:
     skip_reasons: Dict[Tuple[str, str], Tuple[int, str]] = field(default_factory=dict)
     written: Dict[str, int] = field(default_factory=dict)
     no_camera_info: List[str] = field(default_factory=list)
+    # camera_info topic -> (frames, first reason) of unusable camera_info: depth at the
+    # canonical scale, no depth/camera_info, no points (as the node does)
+    camera_info_problems: Dict[str, Tuple[int, str]] = field(default_factory=dict)
+    # camera_info topic -> what rectification did (auto: rectified, not needed; off)
+    rectify: Dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def camera_info_problem(self, topic: str, message: str) -> None:
+        count, first = self.camera_info_problems.get(topic, (0, message[:200]))
+        self.camera_info_problems[topic] = (count + 1, first)
 
     def skip(self, topic: str, kind: str, message: str) -> None:
         self.skipped[topic] = self.skipped.get(topic, 0) + 1
@@ -56,13 +66,15 @@ class BagSummary:
 def process_bag(input_path: Path, output_path: Path, estimator,
                 image_topics: Sequence[str] = (), points: bool = True,
                 colorize_points: bool = True, max_range_m: float = 1e9,
-                storage: Optional[str] = None,
+                storage: Optional[str] = None, rectify: str = 'auto',
                 progress: Optional[Callable[[int], Callable[[], None]]] = None,
                 limits: FrameLimits = DEFAULT_LIMITS, verify: bool = True) -> BagSummary:
     """
     Copy `input_path` to `output_path` adding depth, depth camera_info and points.
 
     `estimator` is a DepthEstimator (or anything with `predict`, like OnnxDepthEstimator).
+    `rectify` is the node's: auto rectifies frames whose camera_info has distortion and
+    writes depth, camera_info (D = 0, K = P) and points in the rectified geometry.
     The input is only ever opened read-only. The output is written inside a fresh directory
     made by mkdtemp beside it (a name no input can have), under its final name, then renamed
     into place; on any failure only that directory is removed.
@@ -106,14 +118,15 @@ def process_bag(input_path: Path, output_path: Path, estimator,
             copies = {c.id: out.call(_copy_connection, c, typestore)
                       for c in reader.connections}
             outputs = _add_outputs(out, typestore, images, points, infos)
+            models = {topic: CameraModels(rectify) for topic in infos}
             tick = progress(sum(c.msgcount for c in images)) if progress else None
             for conn, timestamp, raw in messages(reader, input_path):
                 out.write(copies[conn.id], timestamp, raw)
                 if conn.id not in outputs:
                     continue
                 _process_image(typestore, out, outputs[conn.id], conn, timestamp, raw,
-                               infos, estimator, points, colorize_points, max_range_m,
-                               summary, limits)
+                               infos, models, estimator, points, colorize_points,
+                               max_range_m, summary, limits)
                 if tick:
                     tick()
             out.close()
@@ -228,7 +241,7 @@ def _add_outputs(out: '_Output', typestore, images, points: bool,
     return outputs
 
 
-def _process_image(typestore, writer, out, conn, timestamp, raw, infos, estimator,
+def _process_image(typestore, writer, out, conn, timestamp, raw, infos, models, estimator,
                    points: bool, colorize: bool, max_range_m: float,
                    summary: BagSummary, limits: FrameLimits) -> None:
     types = typestore.types
@@ -243,15 +256,21 @@ def _process_image(typestore, writer, out, conn, timestamp, raw, infos, estimato
         summary.skip(conn.topic, e.kind, str(e))
         return
     header = msg.header
-    info = infos.get(out['ns'] + '/camera_info')
+    info_topic = out['ns'] + '/camera_info'
+    info = infos.get(info_topic)
     info = info.for_stamp(stamp_ns(header)) if info else None
-    intr = None
+    intr, info_fields = None, None
     if info is not None and 'info' in out:
+        # The node's camera step: a checked camera model, the frame rectified when it asks.
         try:
-            intr = geometry.Intrinsics.from_camera_info_msg(info)
-            intr.check_image_size(rgb.shape[1], rgb.shape[0])
-        except geometry.InvalidIntrinsics:
-            intr = None
+            model = models[info_topic].get(info)
+            model.intrinsics.check_image_size(rgb.shape[1], rgb.shape[0])
+            rgb = model.rectify(rgb)
+            intr, info_fields = model.intrinsics, model.camera_info_fields(info)
+            summary.rectify[info_topic] = model.state
+        except geometry.InvalidIntrinsics as e:
+            summary.camera_info_problem(info_topic, f'{e}: depth assumes the canonical '
+                                        'camera; no depth/camera_info and no points')
     try:
         # Without points the cloud is not computed, but the camera's focal length still
         # scales the depth (intr has the frame's own size: check_image_size passed).
@@ -276,7 +295,7 @@ def _process_image(typestore, writer, out, conn, timestamp, raw, infos, estimato
     summary.frames += 1
     if intr is None:
         return
-    write('info', _with_header(types, info, header), CAMERA_INFO)
+    write('info', _with_header(types, info_fields, header), CAMERA_INFO)
     if frame.cloud is None or 'points' not in out:
         return
     step = geometry.point_step(frame.cloud_rgb)
@@ -290,6 +309,8 @@ def _process_image(typestore, writer, out, conn, timestamp, raw, infos, estimato
     write('points', cloud, CLOUD)
 
 
-def _with_header(types, info, header):
-    return types[CAMERA_INFO](header=header,
-                              **{f: getattr(info, f) for f in geometry.CAMERA_INFO_FIELDS})
+def _with_header(types, fields, header):
+    values = {f: fields[f] for f in geometry.CAMERA_INFO_FIELDS}
+    for f in ('d', 'k', 'r', 'p'):  # rosbags serializes numpy arrays
+        values[f] = np.asarray(values[f], dtype=np.float64)
+    return types[CAMERA_INFO](header=header, **values)

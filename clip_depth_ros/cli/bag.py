@@ -10,7 +10,7 @@ import signal
 from typing import Optional, Sequence
 
 from clip_depth_ros.cli.common import load_estimator, tool_main, UsageError
-from clip_depth_ros.config import PRECISIONS
+from clip_depth_ros.config import PRECISIONS, RECTIFY_MODES
 from clip_depth_ros.frames.limits import FrameLimits
 
 
@@ -27,6 +27,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help='metres beyond which depth is NaN (default: the model max depth)')
     p.add_argument('--storage', choices=('mcap', 'sqlite3'), default=None,
                    help='output storage (default: as the input)')
+    p.add_argument('--rectify', choices=RECTIFY_MODES, default='auto',
+                   help='auto: rectify frames whose camera_info has distortion (as the node '
+                        'and image_proc do) and write depth, camera_info and points in the '
+                        'rectified geometry; off: the images are already rectified')
     p.add_argument('--device', default=None)
     p.add_argument('--precision', default='auto', choices=PRECISIONS)
     p.add_argument('--max-pixels', type=int, default=FrameLimits.max_pixels,
@@ -72,7 +76,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                               colorize_points=not args.no_color,
                               max_range_m=args.max_range or estimator.max_depth_m,
                               storage=args.storage, progress=progress, limits=limits,
-                              verify=False)
+                              verify=False, rectify=args.rectify)
     finally:
         if bar is not None:
             bar.close()
@@ -84,6 +88,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'  skipped {count} frames on {topic} ({kind}: {first})')
     for topic in summary.no_camera_info:
         print(f'  {topic}: no camera_info, depth only')
+    for topic, state in sorted(summary.rectify.items()):
+        print(f'  {topic}: rectify {state}')
+    for topic, (count, first) in sorted(summary.camera_info_problems.items()):
+        print(f'  {topic}: unusable for {count} frames, depth only ({first})')
     return 0
 
 

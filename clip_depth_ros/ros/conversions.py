@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import array
 import sys
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 from clip_depth_ros.frames import geometry
 from clip_depth_ros.frames import pixels
@@ -73,10 +73,11 @@ def image_to_depth(msg: Image) -> np.ndarray:
     return rows[:, :msg.width * 4].copy().view(dtype).astype(np.float32)
 
 
-def restamped(info: CameraInfo, header: Header) -> CameraInfo:
-    """Copy `info` under `header` (the depth's), for depth/camera_info."""
-    return CameraInfo(header=header,
-                      **{f: getattr(info, f) for f in geometry.CAMERA_INFO_FIELDS})
+def camera_info(fields: Mapping[str, Any], header: Header) -> CameraInfo:
+    """Build the CameraInfo of `fields` (CAMERA_INFO_FIELDS) under `header` (depth's)."""
+    values = {f: fields[f] for f in geometry.CAMERA_INFO_FIELDS}
+    values['d'] = [float(v) for v in values['d']]  # a float sequence, not a numpy array
+    return CameraInfo(header=header, **values)
 
 
 def cloud_fields(with_rgb: bool):
