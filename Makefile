@@ -1,27 +1,42 @@
 # Copyright 2026 The clip_depth_ros Authors
 # SPDX-License-Identifier: Apache-2.0
 #
-# make demo   set up .venv if needed, then run the built-in demo (the main job)
-# make test   set up .venv if needed, then run the whole test suite
+# make demo                     set up .venv if needed, then run the built-in demo (the main job)
+# make test                     set up .venv if needed, then run the whole test suite (Kilted)
+# make test ROS_DISTRO=jazzy    set up .venv-jazzy (the Jazzy wheels) if needed, then run the
+#                               ROS tests (the test files that use rclpy, ROS messages or the
+#                               node) under Jazzy
 
+ROS_DISTRO ?= kilted
+ifeq ($(ROS_DISTRO),kilted)
 VENV := .venv
+else
+VENV := .venv-$(ROS_DISTRO)
+endif
 PY := $(VENV)/bin/python
 # The ROS 2 wheels live in the venv; ament_index and DDS are pointed at this machine only.
 # This machine has no network: the demo defaults to the tiny random model. With network,
 # `make demo DEMO_ARGS=` uses ViT-B-16 with the pretrained openai weights.
 DEMO_ARGS ?= --tiny
 ROS_ENV := AMENT_PREFIX_PATH=$(abspath $(VENV)) ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
+# The test files that need ROS 2: what a second distro is tested with.
+ROS_TESTS = $(shell grep -lE '(import rclpy|from rclpy|ros_harness|_msgs\.msg import|clip_depth_ros\.ros\b|clip-depth-demo)' test/test_*.py)
+ifeq ($(ROS_DISTRO),kilted)
+TESTS :=
+else
+TESTS = $(ROS_TESTS)
+endif
 
 .PHONY: setup demo test lint bench clean
 
 setup:
-	@scripts/setup.sh
+	@scripts/setup.sh $(ROS_DISTRO)
 
 demo: setup
 	$(ROS_ENV) $(VENV)/bin/clip-depth-demo $(DEMO_ARGS)
 
 test: setup
-	$(ROS_ENV) HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(ROS_ENV) HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider $(TESTS) $(PYTEST_ARGS)
 
 lint: setup
 	$(PY) -m pytest -q test/test_lint.py

@@ -338,8 +338,8 @@ def test_distorted_camera_info_gives_rectified_geometry(rig, tiny_estimator, max
         assert list(info.r) == [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0]
         assert (info.width, info.height) == (W, H)
         wait_for(lambda: any(m.header.stamp == hdr.stamp for m in rig.points), what='cloud')
-        status = rig.latest_status(lambda st: 'rectifying' in dict(
-            (kv.key, kv.value) for kv in st.values).get('rectify', ''))
+        status = rig.latest_status(lambda st: 'rectifying' in {
+            kv.key: kv.value for kv in st.values}.get('rectify', ''))
         assert 'plumb_bob' in {kv.key: kv.value for kv in status.values}['rectify']
     finally:
         _send_info_and_wait(rig, camera_info(header()))
@@ -357,7 +357,7 @@ def _call(graph, srv_type, name, request):
 
 
 def _dump(graph, node_name):
-    """What `ros2 param dump` does: list every name, then get them all in one request."""
+    """Do what `ros2 param dump` does: list every name, then get them all in one request."""
     from rcl_interfaces.srv import GetParameters, ListParameters
     listed = _call(graph, ListParameters, f'{node_name}/list_parameters',
                    ListParameters.Request()).result.names
