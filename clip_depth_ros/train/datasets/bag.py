@@ -332,7 +332,7 @@ class BagDataset:
                                f'{image.shape[1]}x{image.shape[0]}; {ALIGN_HINT}')
         if pair.camera is not None:  # registered depth shares the colour's raw geometry
             image = pair.camera.rectify(image)
-            depth = pair.camera.rectify(depth, cv2.INTER_NEAREST, border=float('nan'))
+            depth = pair.camera.rectify(depth, cv2.INTER_NEAREST)  # 0 = no measurement
         return {'image': image, 'depth': depth, 'focal': pair.intrinsics.fx,
                 'name': f'{Path(pair.bag).name}/{pair.image_stamp_ns}',
                 'stamp_ns': pair.image_stamp_ns, 'depth_stamp_ns': pair.depth_stamp_ns,
