@@ -6,6 +6,7 @@
 # make test ROS_DISTRO=jazzy    set up .venv-jazzy (the Jazzy wheels) if needed, then run the
 #                               ROS tests (the test files that use rclpy, ROS messages or the
 #                               node) under Jazzy
+# make docs                     regenerate the option, parameter and launch-argument tables in docs/
 
 ROS_DISTRO ?= kilted
 ifeq ($(ROS_DISTRO),kilted)
@@ -14,9 +15,9 @@ else
 VENV := .venv-$(ROS_DISTRO)
 endif
 PY := $(VENV)/bin/python
-# The ROS 2 wheels live in the venv; ament_index and DDS are pointed at this machine only.
-# This machine has no network: the demo defaults to the tiny random model. With network,
-# `make demo DEMO_ARGS=` uses ViT-B-16 with the pretrained openai weights.
+# The ROS 2 wheels live in the venv; ament_index looks there, and DDS discovery stays on the
+# local host. The demo defaults to the tiny random-weight model, which needs no download;
+# `make demo DEMO_ARGS=` uses ViT-B-16 with the pretrained openai weights (downloaded once).
 DEMO_ARGS ?= --tiny
 ROS_ENV := AMENT_PREFIX_PATH=$(abspath $(VENV)) ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 # The test files that need ROS 2: what a second distro is tested with.
@@ -43,3 +44,9 @@ lint: setup
 
 clean:
 	rm -rf build install log demo_out .pytest_cache
+
+# Reference tables in docs/*.md (options, node parameters, launch arguments) and
+# config/depth.yaml, generated from the code; test/test_docs.py fails when they are stale.
+.PHONY: docs
+docs: setup
+	$(ROS_ENV) $(PY) scripts/gen_docs.py

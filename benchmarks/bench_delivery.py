@@ -1,7 +1,7 @@
 # Copyright 2026 The clip_depth_ros Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-Frames delivered to the depth node from a camera in another process (issue 11's target).
+Frames delivered to the depth node from a camera in another process (target: none lost).
 
 python benchmarks/bench_delivery.py [--rates 2 10] [--frames 20 30] [--executors single multi]
 For each camera reliability (reliable, best_effort), node `input_qos` (sensor_data: the fixed

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from typing import Any, Mapping, Optional, Tuple, Type, TypeVar
 
@@ -30,6 +31,44 @@ RECTIFY_MODES = ('auto', 'off')
 
 class ConfigError(ValueError):
     """A configuration value is out of range or of the wrong kind."""
+
+
+# A camera name becomes a namespace and a parameter prefix: one ROS name token, a letter first.
+_CAMERA_NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
+# Booleans as text (launch arguments, tool options) as launch's IfCondition reads them.
+_BOOLEANS = {'true': True, '1': True, 'false': False, '0': False}
+
+
+def check_camera_name(name: Any, field: str = 'cameras') -> str:
+    """Check a camera name; return it, or raise ConfigError naming `field`."""
+    if not isinstance(name, str) or not _CAMERA_NAME.match(name):
+        raise ConfigError(f'{field}: camera name {name!r} is not a ROS name token (letters, '
+                          'digits, underscores; a letter first)')
+    return name
+
+
+def camera_topics(name: str) -> Tuple[str, str]:
+    """Return the default (image, camera_info) topics of camera `name` ('' = single camera)."""
+    prefix = f'{name}/' if name else ''
+    return f'{prefix}image', f'{prefix}camera_info'
+
+
+def parse_bool(text: Any, field: str) -> bool:
+    """Read a boolean given as text the way launch does: true/false/1/0, any case."""
+    if isinstance(text, bool):
+        return text
+    value = _BOOLEANS.get(str(text).strip().lower())
+    if value is None:
+        raise ConfigError(f'{field}: expected true/false (or 1/0), got {text!r}')
+    return value
+
+
+def check_max_range(value: Any, field: str = 'max_range') -> float:
+    """Return a valid max range in metres (> 0, +inf = no limit), else raise ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
+            or value <= 0:
+        raise ConfigError(f'{field}: must be > 0 m (inf = no limit), got {value!r}')
+    return float(value)
 
 
 def _require(condition: bool, field: str, message: str) -> None:
@@ -88,7 +127,8 @@ def check_field_types(obj: Any) -> None:
 
 # fx of NYU Depth v2's Kinect (518.8579 px at 640x480) at network scale under the default input
 # rule (480x640 -> 352x464): 518.8579 * 464 / 640. NYU-trained checkpoints then need no
-# conversion on NYU frames; any camera is converted to and from it (DESIGN section 1).
+# conversion on NYU frames; any camera is converted to and from it, so that one run can mix
+# cameras and deploy on another one.
 NYU_FOCAL_PX = 518.8579
 DEFAULT_CANONICAL_FOCAL_PX = 376.1720
 
@@ -249,8 +289,8 @@ class NodeConfig:
     # dropped for this long from the first frame after activation, then depth assumes the
     # canonical camera. Drivers start both topics together; the first image may come first.
     camera_info_wait: float = 1.0
-    max_input_pixels: int = 16_777_216
-    compressed_formats: Tuple[str, ...] = ('jpeg', 'png')
+    max_input_pixels: int = FrameLimits.max_pixels
+    compressed_formats: Tuple[str, ...] = FrameLimits.compressed_formats
     autostart: bool = True
     # CPU inference threads; 0 = every core. Frames wait serialized until inference takes one,
     # so a fast camera no longer needs a core kept free (measured: README, depth_node).
@@ -268,14 +308,12 @@ class NodeConfig:
         _require(self.rectify in RECTIFY_MODES, 'rectify',
                  f'must be one of {RECTIFY_MODES}, got {self.rectify!r}')
         for name in self.cameras:
-            _require(isinstance(name, str) and name.isidentifier() and name.isascii(),
-                     'cameras', f'names must be ROS name tokens (letters, digits, _), '
-                     f'got {name!r}')
+            check_camera_name(name)
         _require(len(set(self.cameras)) == len(self.cameras), 'cameras',
                  f'names must be unique, got {list(self.cameras)}')
         _require(1 <= self.point_stride <= 64, 'point_stride',
                  f'must be in 1..64, got {self.point_stride}')
-        _require(self.max_range > 0, 'max_range', f'must be > 0 m, got {self.max_range}')
+        check_max_range(self.max_range)
         _require(self.colormap_max > self.colormap_min >= 0, 'colormap_max',
                  f'need 0 <= colormap_min < colormap_max, got {self.colormap_min}, '
                  f'{self.colormap_max}')
@@ -320,16 +358,26 @@ class CameraConfig:
         return f'{self.name}/depth' if self.name else 'depth'
 
 
+def check_known_keys(keys: Any, known: Any, prefix: str = '') -> None:
+    """
+    Refuse keys that are not in `known`, naming the first by its dotted path, the rest after.
+
+    The one wording of this error for checkpoints, training configs and launch camera files.
+    """
+    unknown = sorted(set(keys) - set(known))
+    if unknown:
+        rest = f' (and {", ".join(prefix + u for u in unknown[1:])})' if unknown[1:] else ''
+        raise ConfigError(f'{prefix}{unknown[0]}: unknown key{rest}; known keys: '
+                          f'{", ".join(sorted(known))}')
+
+
 def from_mapping(cls: Type[T], data: Mapping[str, Any], require_all: bool = False) -> T:
     """Build a dataclass from a mapping, refusing unknown (and, if asked, missing) keys by name."""
     if not isinstance(data, Mapping):
         raise ConfigError(f'expected a mapping of {cls.__name__} fields, got '
                           f'{type(data).__name__}')
     names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise ConfigError(f'{unknown[0]}: unknown {cls.__name__} field'
-                          + (f' (and {", ".join(unknown[1:])})' if unknown[1:] else ''))
+    check_known_keys(data, names)
     missing = [n for n in names if n not in data]
     if require_all and missing:
         raise ConfigError(f'{missing[0]}: missing {cls.__name__} field'

@@ -10,7 +10,7 @@ record:=true writes a new MCAP bag per run (clip_depth_YYYY_MM_DD-HH_MM_SS, or b
 
 import datetime
 
-from clip_depth_ros.ros.launch_support import (bag_directory, input_remappings,
+from clip_depth_ros.ros.launch_support import (bag_directory, input_remappings, launch_bool,
                                                parameter_file_transport, record_command,
                                                recorded_topics)
 from launch import LaunchDescription
@@ -50,7 +50,7 @@ def _launch_setup(context, *args, **kwargs):
         return LaunchConfiguration(name).perform(context)
 
     # Only arguments given on the command line override the parameter file.
-    overrides = {'use_sim_time': arg('use_sim_time').lower() == 'true'}
+    overrides = {'use_sim_time': launch_bool(arg('use_sim_time'), 'use_sim_time')}
     for name in ('checkpoint', 'device', 'input_transport'):
         if arg(name):
             overrides[name] = arg(name)
@@ -62,7 +62,7 @@ def _launch_setup(context, *args, **kwargs):
         remappings=input_remappings(image, info),
         ros_arguments=['--log-level', arg('log_level')])
     actions = [node]
-    if arg('record').lower() in ('true', '1'):
+    if launch_bool(arg('record'), 'record'):
         # Decided at launch time, so every run records into a directory of its own.
         output = bag_directory(arg('bag_dir'), datetime.datetime.now())
         transport = parameter_file_transport(arg('params_file'), arg('input_transport'))

@@ -16,9 +16,9 @@ into one new MCAP bag (clip_depth_YYYY_MM_DD-HH_MM_SS, or bag_dir).
 import datetime
 
 from clip_depth_ros.ros.launch_support import (bag_directory, cameras_from_names,
-                                               isolated_launch_arguments, load_cameras,
-                                               record_command, recorded_camera_topics,
-                                               shared_node_parameters)
+                                               isolated_launch_arguments, launch_bool,
+                                               load_cameras, record_command,
+                                               recorded_camera_topics, shared_node_parameters)
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription
 from launch.actions import OpaqueFunction
@@ -42,20 +42,20 @@ def _launch_setup(context, *args, **kwargs):
     cameras = cameras_from_names(names) if names.strip() else load_cameras(arg('cameras_file'))
     namespace = arg('namespace')
     recording = []
-    if arg('record').lower() in ('true', '1'):
+    if launch_bool(arg('record'), 'record'):
         # One bag for all cameras, isolated or not; decided at launch time, new per run.
         output = bag_directory(arg('bag_dir'), datetime.datetime.now())
         recording = [ExecuteProcess(
             cmd=record_command(output, recorded_camera_topics(namespace, cameras)),
             output='screen')]
-    if arg('isolate').lower() in ('true', '1'):
+    if launch_bool(arg('isolate'), 'isolate'):
         single = PathJoinSubstitution([FindPackageShare(PACKAGE), 'launch', 'depth.launch.py'])
         forwarded = {k: arg(k) for k in FORWARDED}
         return [IncludeLaunchDescription(
             PythonLaunchDescriptionSource(single.perform(context)),
             launch_arguments=dict(forwarded, **isolated_launch_arguments(c, namespace)).items())
             for c in cameras] + recording
-    overrides = {'use_sim_time': arg('use_sim_time').lower() in ('true', '1')}
+    overrides = {'use_sim_time': launch_bool(arg('use_sim_time'), 'use_sim_time')}
     for name in ('checkpoint', 'device'):
         if arg(name):
             overrides[name] = arg(name)
@@ -85,12 +85,19 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('namespace', default_value='',
                               description='Namespace of the node(s); cameras are under it.'),
         DeclareLaunchArgument('params_file', default_value=PathJoinSubstitution(
-            [share, 'config', 'depth.yaml'])),
-        DeclareLaunchArgument('checkpoint', default_value=''),
-        DeclareLaunchArgument('device', default_value=''),
-        DeclareLaunchArgument('use_sim_time', default_value='false'),
-        DeclareLaunchArgument('log_level', default_value='info'),
-        DeclareLaunchArgument('fastdds_shm', default_value='false'),
+            [share, 'config', 'depth.yaml']),
+            description='Parameter file for the node(s); the cameras come on top of it.'),
+        DeclareLaunchArgument('checkpoint', default_value='',
+                              description='Checkpoint directory; empty = as in params_file.'),
+        DeclareLaunchArgument('device', default_value='',
+                              description='Torch device (cpu, cuda, cuda:1); empty = as in '
+                              'params_file.'),
+        DeclareLaunchArgument('use_sim_time', default_value='false', description='Use /clock.'),
+        DeclareLaunchArgument('log_level', default_value='info',
+                              description='Node log level.'),
+        DeclareLaunchArgument('fastdds_shm', default_value='false',
+                              description='Use the shipped Fast DDS shared-memory profile '
+                              '(large messages between processes on one host).'),
         DeclareLaunchArgument('record', default_value='false',
                               description="Record every camera's subscribed inputs and "
                               'outputs with ros2 bag (MCAP), in one bag.'),

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 DISTRO=${1:-kilted}
 PYTHON=${PYTHON:-python3}
 # torch and torchvision are pinned together: open_clip needs torchvision, and unpinned pip
-# picks a mismatched pair.
+# picks a torchvision built for another torch, which then fails to import.
 TORCH_PINS=(torch==2.14.1 torchvision==0.29.1)
 case $DISTRO in
     kilted)

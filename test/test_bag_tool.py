@@ -144,7 +144,7 @@ def test_refuses_to_overwrite(tmp_path, tiny_checkpoint):
     dst.mkdir()
     (dst / 'keep.txt').write_text('mine')
     r = run_tool(src, dst, '--checkpoint', tiny_checkpoint)
-    assert r.returncode == 1 and 'refusing to overwrite' in r.stderr
+    assert r.returncode == 2 and 'refusing to overwrite' in r.stderr
     assert (dst / 'keep.txt').read_text() == 'mine'
 
 
@@ -386,7 +386,7 @@ def test_implausible_camera_info_gives_canonical_depth_only(tmp_path, tiny_estim
     src = write_bag(tmp_path / 'in', n=2, camera=camera)
     summary = process_bag(src, tmp_path / 'out', tiny_estimator)
     assert summary.frames == 2
-    count, reason = summary.camera_info_problems['/cam/color/camera_info']
+    count, reason = summary.camera_info_problems['/cam/color/image_raw']
     assert count == 2 and 'implausible focal length' in reason
     msgs = read_all(tmp_path / 'out')
     assert '/cam/color/depth/camera_info' not in msgs and '/cam/color/depth/points' not in msgs
@@ -434,7 +434,8 @@ def test_refused_frames_are_skipped_and_counted_by_kind(tmp_path, tiny_estimator
     summary = process_bag(src, tmp_path / 'out', tiny_estimator)
     assert summary.frames == 1 and summary.skipped == {'/cam/image/compressed': 4}
     kinds = {kind: count for (_, kind), (count, _) in summary.skip_reasons.items()}
-    assert kinds == {'too_large': 2, 'format_mismatch': 1, 'unsupported_format': 1}
+    assert kinds == {'image.too_large': 2, 'image.format_mismatch': 1,
+                     'image.unsupported_format': 1}  # the node's kind names
 
 
 DISK_FULL = [('mcap', 'tmpfs'), ('sqlite3', 'rlimit')]

@@ -46,7 +46,7 @@ def test_two_inits_with_different_seeds_differ(tmp_path, tiny_checkpoint, sample
 
 
 def test_init_refuses_to_overwrite(tiny_checkpoint, capsys):
-    assert init_main(['--backbone', 'ViT-T-16-test', '--out', str(tiny_checkpoint)]) == 1
+    assert init_main(['--backbone', 'ViT-T-16-test', '--out', str(tiny_checkpoint)]) == 2
     assert 'already holds a checkpoint' in capsys.readouterr().err
 
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PY_PATHS = ['clip_depth_ros', 'test', 'launch', 'benchmarks', 'setup.py']
+PY_PATHS = ['clip_depth_ros', 'test', 'launch', 'benchmarks', 'scripts', 'setup.py']
 
 
 def python_files():
@@ -42,4 +42,24 @@ def test_pep257():
 def test_every_file_has_a_licence_header():
     missing = [str(p.relative_to(REPO)) for p in python_files()
                if 'SPDX-License-Identifier: Apache-2.0' not in p.read_text()[:400]]
+    assert not missing, missing
+
+
+# Formats without comments (JSON, PNG), the ament resource marker (empty by convention), the
+# licence itself, and the CC BY 4.0 sample data, whose README states that licence.
+NO_HEADER = ('LICENSE', 'resource/clip_depth_ros', '.json', '.png',
+             'clip_depth_ros/data/tum_fr1_rpy/associations.txt',
+             'clip_depth_ros/data/tum_fr1_rpy/intrinsics.txt')
+
+
+@pytest.mark.linter
+def test_every_tracked_file_has_a_licence_line_where_its_format_allows():
+    if not (REPO / '.git').exists():
+        pytest.skip('not a git checkout')
+    r = subprocess.run(['git', 'ls-files'], cwd=REPO, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    missing = [name for name in r.stdout.splitlines()
+               if not name.endswith(NO_HEADER) and (REPO / name).is_file()
+               and 'SPDX-License-Identifier: Apache-2.0' not in (REPO / name).read_text()[:600]]
     assert not missing, missing

@@ -308,7 +308,7 @@ def test_depthclip_computes_softmax_of_1000_cosines_and_averages_the_flip():
 
 
 def test_post_processing_is_sigmoid_at_network_scale_then_resize():
-    """The one post-processing both engines call, in DESIGN's order."""
+    """The one post-processing both engines call: sigmoid and scale first, then the resize."""
     import torch.nn.functional as F
     from clip_depth_ros.engine.transforms import logits_to_depth
     logits = torch.randn(2, 1, 4, 6) * 3

@@ -90,9 +90,9 @@ def test_rectified_camera_info_and_off():
     msg = info()
     model = CameraModel.from_camera_info_msg(msg, 'auto')
     fields = model.camera_info_fields(msg)
-    assert fields['d'] == [0.0] * 5 and fields['p'] == P
-    assert fields['k'] == [400.0, 0.0, 318.0, 0.0, 404.0, 241.0, 0.0, 0.0, 1.0]
-    assert fields['r'] == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    assert list(fields['d']) == [0.0] * 5 and list(fields['p']) == P
+    assert list(fields['k']) == [400.0, 0.0, 318.0, 0.0, 404.0, 241.0, 0.0, 0.0, 1.0]
+    assert list(fields['r']) == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
     assert (fields['width'], fields['height']) == (W, H)
     assert (model.intrinsics.fx, model.intrinsics.cx) == (400.0, 318.0)
     off = CameraModel.from_camera_info_msg(msg, 'off')

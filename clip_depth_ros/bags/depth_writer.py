@@ -23,11 +23,16 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from clip_depth_ros.bags.reader import (BagError, CAMERA_INFO, CameraInfos, CLOUD, COMPRESSED,
-                                        decode_image, IMAGE, image_namespace, messages, os_reason,
-                                        reading, stamp_ns, storage_errors, verify_bag)
-from clip_depth_ros.frames import geometry
+                                        decode_image, deserialize, IMAGE, image_namespace,
+                                        messages, os_reason, reading, stamp_ns, storage_errors,
+                                        verify_bag)
+from clip_depth_ros.engine.output_files import check_output
 from clip_depth_ros.frames.limits import DEFAULT_LIMITS, FrameLimits, FrameRejected
 from clip_depth_ros.frames.rectify import CameraModels
+from clip_depth_ros.serving.frame_path import (CANONICAL_FALLBACK, decode_for_model,
+                                               read_intrinsics, usable_intrinsics)
+from clip_depth_ros.serving.messages import (camera_info_message, cloud_message, depth_message,
+                                             MessageTypes)
 from clip_depth_ros.serving.pipeline import depth_and_cloud
 import numpy as np
 
@@ -42,15 +47,17 @@ class BagSummary:
     skip_reasons: Dict[Tuple[str, str], Tuple[int, str]] = field(default_factory=dict)
     written: Dict[str, int] = field(default_factory=dict)
     no_camera_info: List[str] = field(default_factory=list)
-    # camera_info topic -> (frames, first reason) of unusable camera_info: depth at the
-    # canonical scale, no depth/camera_info, no points (as the node does)
+    # topic -> (frames, first message): frames whose camera_info could not be used
     camera_info_problems: Dict[str, Tuple[int, str]] = field(default_factory=dict)
-    # camera_info topic -> what rectification did (auto: rectified, not needed; off)
+    # camera_info topic -> what rectification did (auto: rectifying, not needed; off)
     rectify: Dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
     def camera_info_problem(self, topic: str, message: str) -> None:
+        """Count a frame of `topic` whose camera_info is unusable; say it once per topic."""
         count, first = self.camera_info_problems.get(topic, (0, message[:200]))
+        if count == 0:
+            logger.warning('%s', message)
         self.camera_info_problems[topic] = (count + 1, first)
 
     def skip(self, topic: str, kind: str, message: str) -> None:
@@ -85,10 +92,7 @@ def process_bag(input_path: Path, output_path: Path, estimator,
     input_path, output_path = Path(input_path), Path(output_path)
     if not input_path.exists():
         raise BagError(f'{input_path}: no such bag')
-    if output_path.exists() or output_path.is_symlink():
-        raise BagError(f'{output_path}: already exists; refusing to overwrite it')
-    if output_path.resolve() == input_path.resolve():
-        raise BagError(f'{output_path}: output must differ from the input')
+    check_output(output_path, [input_path], overwrite=None)  # not inside the input, not over
     if verify:  # False only when the caller has just run verify_bag itself
         verify_bag(input_path)
     typestore = get_typestore(Stores.ROS2_JAZZY)
@@ -126,7 +130,7 @@ def process_bag(input_path: Path, output_path: Path, estimator,
                     continue
                 _process_image(typestore, out, outputs[conn.id], conn, timestamp, raw,
                                infos, models, estimator, points, colorize_points,
-                               max_range_m, summary, limits)
+                               max_range_m, summary, limits, input_path)
                 if tick:
                     tick()
             out.close()
@@ -243,74 +247,58 @@ def _add_outputs(out: '_Output', typestore, images, points: bool,
 
 def _process_image(typestore, writer, out, conn, timestamp, raw, infos, models, estimator,
                    points: bool, colorize: bool, max_range_m: float,
-                   summary: BagSummary, limits: FrameLimits) -> None:
-    types = typestore.types
+                   summary: BagSummary, limits: FrameLimits, bag: Path) -> None:
+    msg = deserialize(typestore, raw, conn, bag, timestamp)
     try:
-        msg = typestore.deserialize_cdr(raw, conn.msgtype)
-    except Exception as e:  # a message that does not parse is a damaged bag
-        raise BagError(f'{conn.topic} at {timestamp} ns: message does not deserialize '
-                       f'({type(e).__name__}: {str(e)[:120]})') from e
-    try:
-        rgb = decode_image(msg, conn.msgtype, limits)
-    except FrameRejected as e:  # refused or undecodable: skip the frame, count it by kind
-        summary.skip(conn.topic, e.kind, str(e))
+        rgb = decode_for_model(lambda: decode_image(msg, conn.msgtype, limits), estimator)
+    except FrameRejected as e:  # as the node: skip the frame, count it by kind
+        summary.skip(conn.topic, f'image.{e.kind}', str(e))
         return
     header = msg.header
     info_topic = out['ns'] + '/camera_info'
     info = infos.get(info_topic)
     info = info.for_stamp(stamp_ns(header)) if info else None
     intr, info_fields = None, None
-    if info is not None and 'info' in out:
+    if info is not None:
         # The node's camera step: a checked camera model, the frame rectified when it asks.
-        try:
-            model = models[info_topic].get(info)
-            model.intrinsics.check_image_size(rgb.shape[1], rgb.shape[0])
+        model, error = usable_intrinsics(*read_intrinsics(lambda: models[info_topic].get(info)),
+                                         rgb.shape[1], rgb.shape[0])
+        if model is None:
+            summary.camera_info_problem(conn.topic, f'{info_topic}: {error}: '
+                                        f'{CANONICAL_FALLBACK}')
+        else:
             rgb = model.rectify(rgb)
             intr, info_fields = model.intrinsics, model.camera_info_fields(info)
             summary.rectify[info_topic] = model.state
-        except geometry.InvalidIntrinsics as e:
-            summary.camera_info_problem(info_topic, f'{e}: depth assumes the canonical '
-                                        'camera; no depth/camera_info and no points')
     try:
-        # Without points the cloud is not computed, but the camera's focal length still
-        # scales the depth (intr has the frame's own size: check_image_size passed).
-        frame = depth_and_cloud(estimator, rgb, max_range_m, intr if points else None,
-                                colorize=colorize,
-                                focal_px=intr.fx if intr is not None and not points else None)
+        frame = depth_and_cloud(estimator, rgb, max_range_m, intr, colorize=colorize,
+                                points=points and 'points' in out)
     except (ValueError, RuntimeError) as e:  # the model's, not the bag's: say which frame
         raise BagError(f'{conn.topic} at {timestamp} ns: inference failed: {e}') from e
-    depth = frame.depth_m
-    h, w = depth.shape
-    big_endian = not np.little_endian
 
     def write(key: str, message, msgtype: str) -> None:
         writer.write(out[key], timestamp, typestore.serialize_cdr(message, msgtype))
         topic = out[key].topic
         summary.written[topic] = summary.written.get(topic, 0) + 1
 
-    write('depth', types[IMAGE](header=header, height=h, width=w, encoding='32FC1',
-                                is_bigendian=int(big_endian), step=w * 4,
-                                data=np.frombuffer(depth.astype(np.float32).tobytes(),
-                                                   np.uint8)), IMAGE)
+    types = message_types(typestore)
+    write('depth', depth_message(types, header, frame.depth_m, _as_bytes), IMAGE)
     summary.frames += 1
-    if intr is None:
+    if intr is None or 'info' not in out:
         return
-    write('info', _with_header(types, info_fields, header), CAMERA_INFO)
-    if frame.cloud is None or 'points' not in out:
-        return
-    step = geometry.point_step(frame.cloud_rgb)
-    field_type = types['sensor_msgs/msg/PointField']
-    fields = [field_type(name=name, offset=offset, datatype=field_type.FLOAT32, count=1)
-              for name, offset in geometry.cloud_layout(frame.cloud_rgb)]
-    cloud = types[CLOUD](header=header, height=frame.cloud_height, width=frame.cloud_width,
-                         fields=fields, is_bigendian=big_endian, point_step=step,
-                         row_step=step * frame.cloud_width,
-                         data=np.frombuffer(frame.cloud, np.uint8), is_dense=False)
-    write('points', cloud, CLOUD)
+    write('info', camera_info_message(types, header, info_fields), CAMERA_INFO)
+    if frame.cloud is not None:
+        write('points', cloud_message(types, header, np.frombuffer(frame.cloud, np.uint8),
+                                      frame.cloud_height, frame.cloud_width, frame.cloud_rgb),
+              CLOUD)
 
 
-def _with_header(types, fields, header):
-    values = {f: fields[f] for f in geometry.CAMERA_INFO_FIELDS}
-    for f in ('d', 'k', 'r', 'p'):  # rosbags serializes numpy arrays
-        values[f] = np.asarray(values[f], dtype=np.float64)
-    return types[CAMERA_INFO](header=header, **values)
+def message_types(typestore) -> MessageTypes:
+    """Return rosbags' sensor_msgs classes, for the shared message builders."""
+    types = typestore.types
+    return MessageTypes(types[IMAGE], types[CAMERA_INFO], types[CLOUD],
+                        types['sensor_msgs/msg/PointField'])
+
+
+def _as_bytes(values: np.ndarray) -> np.ndarray:
+    return np.frombuffer(np.ascontiguousarray(values).tobytes(), np.uint8)

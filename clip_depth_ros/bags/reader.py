@@ -222,7 +222,14 @@ def verify_sqlite(path: Path) -> None:
 
 
 def decode_image(msg, msgtype: str, limits: FrameLimits) -> np.ndarray:
-    if msgtype == COMPRESSED:
-        return pixels.compressed_to_rgb(msg.data.tobytes(), msg.format, limits)
-    return pixels.raw_to_rgb(msg.data.tobytes(), msg.encoding, msg.width, msg.height, msg.step,
-                             bool(msg.is_bigendian), limits)
+    """Decode an Image or CompressedImage of a bag -> (H, W, 3) RGB, as the node does."""
+    return pixels.message_to_rgb(msg, msgtype == COMPRESSED, limits)
+
+
+def deserialize(typestore, raw: bytes, conn, bag: Path, timestamp_ns: int):
+    """One message of a bag; a message that does not parse is named by bag, topic and time."""
+    try:
+        return typestore.deserialize_cdr(raw, conn.msgtype)
+    except Exception as e:  # noqa: B902 - rosbags' serde raises many types for damaged bytes
+        raise BagError(f'{bag}: {conn.topic} at {timestamp_ns} ns: message does not deserialize '
+                       f'({type(e).__name__}: {str(e)[:120]})') from e

@@ -9,36 +9,46 @@ from pathlib import Path
 import signal
 from typing import Optional, Sequence
 
-from clip_depth_ros.cli.common import load_estimator, tool_main, UsageError
+from clip_depth_ros.cli.common import (add_debug_option, load_estimator, max_range_arg, tool_main,
+                                       UsageError)
 from clip_depth_ros.config import PRECISIONS, RECTIFY_MODES
+from clip_depth_ros.engine.output_files import check_output
 from clip_depth_ros.frames.limits import FrameLimits
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line of clip-depth-bag (docs/ tables are generated from it)."""
     p = argparse.ArgumentParser(prog='clip-depth-bag', description=__doc__)
     p.add_argument('input', type=Path, help='input bag directory (MCAP or sqlite3)')
     p.add_argument('output', type=Path, help='output bag directory (must not exist)')
-    p.add_argument('--checkpoint', required=True, type=Path)
+    p.add_argument('--checkpoint', required=True, type=Path, help='checkpoint directory')
     p.add_argument('--image-topic', action='append', default=[],
                    help='image topic to process (repeatable); default: every image topic')
     p.add_argument('--no-points', action='store_true', help='do not write point clouds')
     p.add_argument('--no-color', action='store_true', help='xyz clouds without the rgb field')
-    p.add_argument('--max-range', type=float, default=None,
-                   help='metres beyond which depth is NaN (default: the model max depth)')
+    p.add_argument('--max-range', type=max_range_arg, default=None,
+                   help='metres beyond which depth is +Inf (REP 117), > 0, inf = no limit '
+                   "(default: the model's max depth); the node's max_range parameter")
     p.add_argument('--storage', choices=('mcap', 'sqlite3'), default=None,
                    help='output storage (default: as the input)')
     p.add_argument('--rectify', choices=RECTIFY_MODES, default='auto',
                    help='auto: rectify frames whose camera_info has distortion (as the node '
                         'and image_proc do) and write depth, camera_info and points in the '
                         'rectified geometry; off: the images are already rectified')
-    p.add_argument('--device', default=None)
-    p.add_argument('--precision', default='auto', choices=PRECISIONS)
+    p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: CUDA if present)')
+    p.add_argument('--precision', default='auto', choices=PRECISIONS,
+                   help='autocast precision; auto = bf16 where the device computes it natively')
     p.add_argument('--max-pixels', type=int, default=FrameLimits.max_pixels,
                    help='frames with more pixels are skipped, before decoding (default '
                         '%(default)s)')
     p.add_argument('--compressed-formats', nargs='+', default=list(FrameLimits.compressed_formats),
                    metavar='FORMAT', help='compressed formats decoded (default: jpeg png)')
-    return p.parse_args(argv)
+    add_debug_option(p)
+    return p
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def _interrupt(signum, frame) -> None:
@@ -55,8 +65,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     if not args.input.exists():
         raise BagError(f'{args.input}: no such bag')
-    if args.output.exists() or args.output.is_symlink():
-        raise BagError(f'{args.output}: already exists; refusing to overwrite it')
+    check_output(args.output, [args.input, args.checkpoint], overwrite=None)
     try:
         limits = FrameLimits(args.max_pixels, tuple(args.compressed_formats))
     except ValueError as e:
@@ -74,7 +83,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         summary = process_bag(args.input, args.output, estimator,
                               image_topics=args.image_topic, points=not args.no_points,
                               colorize_points=not args.no_color,
-                              max_range_m=args.max_range or estimator.max_depth_m,
+                              max_range_m=(estimator.max_depth_m if args.max_range is None
+                                           else args.max_range),
                               storage=args.storage, progress=progress, limits=limits,
                               verify=False, rectify=args.rectify)
     finally:
@@ -91,7 +101,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for topic, state in sorted(summary.rectify.items()):
         print(f'  {topic}: rectify {state}')
     for topic, (count, first) in sorted(summary.camera_info_problems.items()):
-        print(f'  {topic}: unusable for {count} frames, depth only ({first})')
+        print(f'  {count} frames on {topic} without usable camera_info ({first})')
     return 0
 
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
-from clip_depth_ros.cli.common import tool_main
+from clip_depth_ros.cli.common import (add_camera_options, add_debug_option, add_overwrite_option,
+                                       camera_from_args, tool_main)
+from clip_depth_ros.config import PRECISIONS
 from clip_depth_ros.train.config import DataConfig, DATASETS
 from clip_depth_ros.train.metrics import METRICS, TEMPORAL_COLUMNS
 import numpy as np
@@ -27,7 +30,8 @@ _DATA = DataConfig()
 MEDIAN_MAX_MM = 300_000  # depths beyond 300 m count as 300 m in the median baseline
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line of clip-depth-eval (docs/ tables are generated from it)."""
     p = argparse.ArgumentParser(prog='clip-depth-eval', description=__doc__)
     p.add_argument('--checkpoint', type=Path, help='checkpoint directory')
     p.add_argument('--baseline', choices=('depthclip', 'median'), default=None,
@@ -38,7 +42,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help='the constant of --baseline median, instead of the training median')
     p.add_argument('--backbone', default='ViT-B-16', help='CLIP for --baseline depthclip')
     p.add_argument('--pretrained', default='openai', help='CLIP weights for --baseline')
-    p.add_argument('--dataset', required=True, choices=DATASETS)
+    p.add_argument('--dataset', required=True, choices=DATASETS,
+                   help='dataset layout; nyu, nyu_mat and kitti bring their protocol crop')
     p.add_argument('--data-root', required=True, type=Path,
                    help='image root (nyu, kitti), folder dataset, TUM sequence folder (tum), '
                    'a rosbag2 bag or folder of bags (bag), or nyu_depth_v2_labeled.mat')
@@ -52,19 +57,16 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help='colour Image or CompressedImage topic')
     g.add_argument('--depth-topic', default=_DATA.depth_topic,
                    help='depth registered to the colour camera (16UC1 mm or 32FC1 m)')
-    g.add_argument('--camera-info-topic', default=_DATA.camera_info_topic)
+    g.add_argument('--camera-info-topic', default=_DATA.camera_info_topic,
+                   help="the colour camera's CameraInfo (its fx sets the metric scale)")
     g.add_argument('--pair-tolerance-ms', type=float, default=_DATA.pair_tolerance_ms,
                    help='largest colour/depth header stamp difference of a pair')
     g.add_argument('--subset', choices=('all', 'train', 'val'), default='all',
                    help='which part of the time split to evaluate (as clip-depth-train splits)')
     g.add_argument('--val-fraction', type=float, default=_DATA.val_fraction,
                    help='the last fraction of each bag (or sequence) that validates')
-    g = p.add_argument_group('camera')
-    g.add_argument('--focal-px', type=float, default=None,
-                   help="the camera's fx in pixels at the images' own resolution; overrides "
-                   'what the dataset knows (camera_info, intrinsics.txt, list focal)')
-    g.add_argument('--intrinsics', type=Path, default=None,
-                   help='intrinsics.txt (fx fy cx cy) for datasets without camera_info')
+    add_camera_options(p.add_argument_group('camera (default: what the dataset knows: '
+                                            'camera_info, intrinsics.txt, list focal)'))
     g = p.add_argument_group('temporal consistency')
     g.add_argument('--poses', default=None,
                    help='TUM trajectory (timestamp tx ty tz qx qy qz qw, world-from-camera), or '
@@ -76,13 +78,19 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument('--crop', choices=('none', 'eigen', 'garg'), default=None,
                    help='override the dataset protocol crop')
     p.add_argument('--flip', action='store_true', help='average with the flipped prediction')
-    p.add_argument('--out', required=True, type=Path)
-    p.add_argument('--device', default=None)
-    p.add_argument('--precision', choices=('auto', 'fp32', 'bf16', 'fp16'), default='auto',
+    p.add_argument('--out', required=True, type=Path,
+                   help='output directory: metrics.json, per_image.csv, pairs.csv')
+    add_overwrite_option(p)
+    p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: CUDA if present)')
+    p.add_argument('--precision', choices=PRECISIONS, default='auto',
                    help='as the node: auto = bf16 where the device computes it natively')
+    add_debug_option(p)
+    return p
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
-    if args.focal_px is not None and not args.focal_px > 0:
-        p.error('--focal-px must be > 0')
     if args.temporal_k < 1:
         p.error('--temporal-k must be >= 1')
     if not 0 <= args.val_fraction < 1:
@@ -242,15 +250,22 @@ def _depthclip_predictor(args: argparse.Namespace):
 
 @tool_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from clip_depth_ros.train.datasets import read_intrinsics_txt, write_pairs
+    from clip_depth_ros.train.datasets import write_pairs
     from clip_depth_ros.train.engine import evaluate
     from clip_depth_ros.train.metrics import format_table
 
+    from clip_depth_ros.engine.output_files import check_outputs, write_atomic
+
     args = parse_args(argv)
+    check_outputs(args.out, ['metrics.json', 'per_image.csv']
+                  + (['pairs.csv'] if args.dataset in ('bag', 'tum') else []),
+                  [args.checkpoint, args.data_root, args.gt_root, args.split_file,
+                   args.intrinsics, None if args.poses in (None, 'tf') else args.poses],
+                  args.overwrite)
     dataset = load_dataset(args)  # fails on missing files before the model loads
-    camera = read_intrinsics_txt(args.intrinsics, required=True) if args.intrinsics else None
+    focal_px, camera = camera_from_args(args)
     if camera is not None or args.focal_px is not None:
-        dataset = WithCamera(dataset, args.focal_px, camera)
+        dataset = WithCamera(dataset, focal_px, camera)
     poses = None
     if args.poses == 'tf':
         from clip_depth_ros.train.datasets.bag import tf_poses
@@ -281,11 +296,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for row in rows:
             row.update(temporal.rows.get(row['name'], {}))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
-    with open(args.out / 'per_image.csv', 'w', newline='', encoding='utf-8') as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_atomic(args.out / 'metrics.json', json.dumps(metrics, indent=2) + '\n')
+    per_image = io.StringIO(newline='')
+    writer = csv.DictWriter(per_image, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(args.out / 'per_image.csv', per_image.getvalue())
     pairs = write_pairs(args.out, dataset, split_name='' if args.subset == 'all' else args.subset)
     what = args.checkpoint
     if args.baseline == 'median':

@@ -8,26 +8,33 @@ import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
-from clip_depth_ros.cli.common import tool_main
+from clip_depth_ros.cli.common import add_debug_option, add_overwrite_option, tool_main
 
 # A real camera frame (TUM RGB-D fr1/rpy) shipped with the package: --check runs on it.
 SAMPLE_FRAMES = Path(__file__).resolve().parent.parent / 'data' / 'tum_fr1_rpy' / 'rgb'
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line of clip-depth-export (docs/ tables are generated from it)."""
     p = argparse.ArgumentParser(prog='clip-depth-export', description=__doc__)
-    p.add_argument('--checkpoint', required=True, type=Path)
+    p.add_argument('--checkpoint', required=True, type=Path, help='checkpoint directory')
     p.add_argument('--height', required=True, type=int, help='camera frame height (pixels)')
     p.add_argument('--width', required=True, type=int, help='camera frame width (pixels)')
     p.add_argument('--out', required=True, type=Path, help='output .onnx file')
-    p.add_argument('--opset', type=int, default=17)
+    add_overwrite_option(p)
+    p.add_argument('--opset', type=int, default=17, help='ONNX opset version')
     p.add_argument('--check', action='store_true',
                    help='run onnxruntime and PyTorch (fp32) on a real frame, end to end, and '
                         'print the largest relative difference')
     p.add_argument('--check-image', type=Path, default=None,
                    help='frame for --check (default: a shipped TUM RGB-D frame), resized to '
                         'the export size when it differs')
-    return p.parse_args(argv)
+    add_debug_option(p)
+    return p
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def check_frame(path: Optional[Path], height: int, width: int):
@@ -50,9 +57,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from clip_depth_ros.engine.checkpoint import load_checkpoint
     from clip_depth_ros.config import RANDOM_CLIP_WEIGHTS_MESSAGE
     from clip_depth_ros.engine.onnx import export_onnx
+    from clip_depth_ros.engine.output_files import check_output
     args = parse_args(argv)
     if args.height <= 0 or args.width <= 0:
         raise ValueError(f'frame size must be positive, got {args.width}x{args.height}')
+    check_output(args.out, [args.checkpoint, args.check_image], args.overwrite)
     rgb = check_frame(args.check_image, args.height, args.width) if args.check else None
     model = load_checkpoint(args.checkpoint, device='cpu')
     if model.random_clip_weights:

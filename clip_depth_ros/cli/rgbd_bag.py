@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Tuple
 
-from clip_depth_ros.cli.common import tool_main
+from clip_depth_ros.cli.common import add_debug_option, tool_main
+from clip_depth_ros.engine.output_files import building, check_output
 import numpy as np
 
 COLOR = '/camera/color/image_raw'
@@ -54,9 +55,7 @@ def write_rgbd_bag(path: Path, frames: Iterable[RgbdFrame], camera: Camera,
     from rosbags.typesys import get_typestore, Stores
     if depth_encoding not in ('16UC1', '32FC1'):
         raise ValueError(f'depth encoding must be 16UC1 or 32FC1, got {depth_encoding!r}')
-    path = Path(path)
-    if path.exists():
-        raise FileExistsError(f'{path}: already exists; refusing to overwrite it')
+    path = check_output(path, overwrite=None)
     ts = get_typestore(Stores.ROS2_JAZZY)
     t = ts.types
     plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
@@ -80,7 +79,7 @@ def write_rgbd_bag(path: Path, frames: Iterable[RgbdFrame], camera: Camera,
             roi=t['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0,
                                                       width=0, do_rectify=False))
 
-    with Writer(path, version=9, storage_plugin=plugin) as writer:
+    with building(path) as work, Writer(work, version=9, storage_plugin=plugin) as writer:
         color = writer.add_connection(COLOR + ('/compressed' if compressed else ''), color_type,
                                       typestore=ts)
         color_info = writer.add_connection(COLOR_INFO, info_type, typestore=ts)
@@ -162,27 +161,37 @@ def tum_frames(root: Path, count: int = 0) -> Iterable[RgbdFrame]:
         yield RgbdFrame(item['stamp_ns'], item['image'], item['depth_stamp_ns'], item['depth'])
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog='rgbd_bag', description=__doc__,
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line of the rgbd_bag tool (docs/ tables are generated from it)."""
+    p = argparse.ArgumentParser(prog='python -m clip_depth_ros.cli.rgbd_bag',
+                                description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('source', type=Path, help='TUM RGB-D folder (associations.txt or rgb.txt '
                    '+ depth.txt)')
     p.add_argument('out', type=Path, help='bag directory to create')
-    p.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
+    p.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap',
+                   help='rosbag2 storage of the bag')
     p.add_argument('--compressed', action='store_true', help='JPEG colour (CompressedImage)')
-    p.add_argument('--depth-encoding', choices=('16UC1', '32FC1'), default='16UC1')
+    p.add_argument('--depth-encoding', choices=('16UC1', '32FC1'), default='16UC1',
+                   help='depth as 16UC1 millimetres (as RealSense) or 32FC1 metres')
     p.add_argument('--intrinsics', type=float, nargs=4, metavar=('FX', 'FY', 'CX', 'CY'),
                    help='colour camera (default: SOURCE/intrinsics.txt)')
     p.add_argument('--frames', type=int, default=0, help='only the first N frames')
     p.add_argument('--poses', type=Path, default=None,
                    help='TUM trajectory to publish as /tf (e.g. SOURCE/groundtruth.txt)')
-    return p.parse_args(argv)
+    add_debug_option(p)
+    return p
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 @tool_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from clip_depth_ros.train.datasets import read_intrinsics_txt
     args = parse_args(argv)
+    check_output(args.out, [args.source, args.poses], overwrite=None)
     camera = tuple(args.intrinsics) if args.intrinsics else read_intrinsics_txt(
         args.source / 'intrinsics.txt', required=True)
     poses = None

@@ -14,10 +14,10 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-import tempfile
 from typing import Dict, Optional, Union
 
 from clip_depth_ros.config import ConfigError, ModelConfig
+from clip_depth_ros.engine.output_files import write_atomic
 import torch
 
 CONFIG_FILE = 'config.json'
@@ -50,21 +50,6 @@ def resolve_pretrained(pretrained: Optional[str], base: Path) -> Optional[str]:
     return pretrained
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_random_clip_weights(directory: PathLike, model, link_from: Optional[Path] = None
                              ) -> ModelConfig:
     """
@@ -88,38 +73,46 @@ def save_random_clip_weights(directory: PathLike, model, link_from: Optional[Pat
         except OSError:  # no hard links on this filesystem: write the weights out
             pass
     if not linked:
-        atomic_write_bytes(path, clip_weights_bytes(model.backbone.clip))
+        write_atomic(path, clip_weights_bytes(model.backbone.clip))
     return dataclasses.replace(model.config, pretrained=CLIP_WEIGHTS_FILE)
 
 
 def save_checkpoint(directory: PathLike, config: ModelConfig,
                     tensors: Dict[str, torch.Tensor], extra: Optional[dict] = None) -> Path:
-    """Write `tensors` (the trainable state) and `config` into `directory`, atomically per file."""
+    """
+    Write `tensors` (the trainable state) and `config` into `directory`, atomically per file.
+
+    Files are created with the user's umask (0644 under 022): a node running under another
+    account reads a checkpoint its trainer made.
+    """
     from safetensors.torch import save
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     payload = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    atomic_write_bytes(directory / WEIGHTS_FILE, save(payload))
+    write_atomic(directory / WEIGHTS_FILE, save(payload))
     meta = {'format_version': FORMAT_VERSION, 'model': config.to_dict()}
     if extra:
         meta.update(extra)
-    atomic_write_bytes(directory / CONFIG_FILE,
-                       (json.dumps(meta, indent=2, sort_keys=True) + '\n').encode())
+    write_atomic(directory / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True) + '\n')
     return directory
 
 
 def read_config(directory: PathLike) -> ModelConfig:
     """Read and validate `config.json`; errors name the file."""
     path = Path(directory) / CONFIG_FILE
-    if not Path(directory).is_dir():
-        raise CheckpointError(f'checkpoint directory not found: {directory}')
-    if not path.is_file():
-        raise CheckpointError(f'{path}: missing (a checkpoint needs {CONFIG_FILE} and '
-                              f'{WEIGHTS_FILE})')
+    try:  # another user's private checkpoint: say so plainly (not 'missing', not 'JSON')
+        if not Path(directory).is_dir():
+            raise CheckpointError(f'checkpoint directory not found: {directory}')
+        if not path.is_file():
+            raise CheckpointError(f'{path}: missing (a checkpoint needs {CONFIG_FILE} and '
+                                  f'{WEIGHTS_FILE})')
+        text = path.read_text(encoding='utf-8')
+    except OSError as e:
+        raise CheckpointError(f'{path}: cannot read it: {e.strerror or e}') from e
     try:
-        meta = json.loads(path.read_text(encoding='utf-8'))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        meta = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f'{path}: not valid JSON: {e}') from e
     if not isinstance(meta, dict) or not isinstance(meta.get('model'), dict):
         raise CheckpointError(f'{path}: no "model" section')
@@ -164,6 +157,10 @@ def read_tensors(directory: PathLike) -> Dict[str, torch.Tensor]:
     path = Path(directory) / WEIGHTS_FILE
     if not path.is_file():
         raise CheckpointError(f'{path}: missing')
+    try:
+        open(path, 'rb').close()
+    except OSError as e:  # not the file's fault: say so plainly, not 'corrupt'
+        raise CheckpointError(f'{path}: cannot read it: {e.strerror or e}') from e
     try:
         return load_file(str(path))
     except Exception as e:  # safetensors raises its own error types, and OSError

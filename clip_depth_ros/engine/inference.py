@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from typing import List, Optional, Sequence, Tuple, Union
@@ -12,7 +11,7 @@ import weakref
 
 from clip_depth_ros.config import InferenceConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
 from clip_depth_ros.engine.checkpoint import load_checkpoint
-from clip_depth_ros.engine.precision import AUTOCAST_DTYPES, resolve_precision
+from clip_depth_ros.engine.precision import autocast, AUTOCAST_DTYPES, resolve_precision
 from clip_depth_ros.engine.transforms import (config_network_size, depth_scale, frames_to_device,
                                               logits_to_depth, normalise)
 from clip_depth_ros.models.clip_depth import ClipDepth
@@ -98,11 +97,8 @@ class DepthEstimator:
         """Network input (h, w) for a frame of the given size (the one input rule)."""
         return config_network_size(self.model.config, self.model.patch_size, height, width)
 
-    def _autocast(self):
-        dtype = AUTOCAST_DTYPES.get(self.precision)
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+    def _autocast(self) -> torch.autocast:
+        return autocast(self.device.type, AUTOCAST_DTYPES.get(self.precision))
 
     def predict_tensor(self, frames: Sequence[np.ndarray],
                        focal_px: FocalArg = None) -> torch.Tensor:

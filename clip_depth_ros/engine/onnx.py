@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
 from clip_depth_ros.config import RANDOM_CLIP_WEIGHTS_MESSAGE
+from clip_depth_ros.engine.output_files import write_atomic
 from clip_depth_ros.engine.transforms import (config_network_size, depth_scale, frames_to_device,
                                               logits_to_depth, normalise)
 from clip_depth_ros.models.clip_depth import ClipDepth
@@ -43,32 +44,39 @@ class _FoldedQuery(torch.nn.Module):
 
 def export_onnx(model: ClipDepth, height: int, width: int, path: Union[str, os.PathLike],
                 opset: int = 17) -> Tuple[int, int]:
-    """Export for frames of height x width; returns the network input size it was traced at."""
+    """
+    Export for frames of height x width; returns the network input size it was traced at.
+
+    The graph is written through a temporary file beside `path` (removed if the export fails)
+    and renamed into place complete, with the user's umask.
+    """
     model = model.cpu().eval()
     size = config_network_size(model.config, model.patch_size, height, width)
     example = torch.zeros(1, 3, *size)
     wrapper = _FoldedQuery(model).eval()
-    path = Path(path)
-    tmp = path.with_name(f'.{path.name}.tmp')
-    # nn.MultiheadAttention's fused fast path (frozen weights, eval mode) has no ONNX symbolic.
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
-    try:
-        torch.onnx.export(wrapper, (example,), str(tmp), input_names=['image'],
-                          output_names=['logits'], opset_version=opset, dynamo=False,
-                          dynamic_axes={'image': {0: 'batch'}, 'logits': {0: 'batch'}})
-    finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
-    import onnx
-    proto = onnx.load(str(tmp))
     meta = {'format': EXPORT_FORMAT, 'frame_size': [height, width], 'network_size': list(size),
             'image_mean': list(model.backbone.image_mean),
             'image_std': list(model.backbone.image_std), 'model': model.config.to_dict(),
             'random_clip_weights': bool(model.random_clip_weights)}
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = META_KEY, json.dumps(meta)
-    onnx.save(proto, str(tmp))
-    os.replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        import onnx
+        # nn.MultiheadAttention's fused fast path (frozen weights, eval mode) has no ONNX
+        # symbolic.
+        fastpath = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            torch.onnx.export(wrapper, (example,), str(tmp), input_names=['image'],
+                              output_names=['logits'], opset_version=opset, dynamo=False,
+                              dynamic_axes={'image': {0: 'batch'}, 'logits': {0: 'batch'}})
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fastpath)
+        proto = onnx.load(str(tmp))
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = META_KEY, json.dumps(meta)
+        onnx.save(proto, str(tmp))
+
+    write_atomic(path, write)
     return size
 
 

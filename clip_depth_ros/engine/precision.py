@@ -11,7 +11,7 @@ flags and oneDNN, never assumed; any precision can still be forced.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import FrozenSet, Tuple
+from typing import FrozenSet, Optional, Tuple
 
 import torch
 
@@ -19,6 +19,13 @@ _BF16_FLAGS = ('amx_bf16', 'avx512_bf16')
 # torch.autocast's dtype for each resolved precision (None: fp32, autocast off), for
 # inference and training alike.
 AUTOCAST_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def autocast(device_type: str, dtype: Optional[torch.dtype]) -> torch.autocast:
+    """Return the autocast region for a resolved precision's dtype (None: fp32, autocast off)."""
+    if dtype is None:
+        return torch.autocast(device_type, enabled=False)
+    return torch.autocast(device_type, dtype=dtype)
 
 
 def cpu_flags(cpuinfo: Path = Path('/proc/cpuinfo')) -> FrozenSet[str]:

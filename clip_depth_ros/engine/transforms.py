@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import Optional, Sequence, Tuple, Union
 
+from clip_depth_ros.frames.limits import FrameRejected
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -32,8 +33,20 @@ DEFAULT_MAX_ASPECT = 8.0
 MIN_SIDE_PX = 8
 
 
-class FrameSizeError(ValueError):
-    """A frame's size or aspect ratio is outside what the input rule accepts."""
+class FrameSizeError(FrameRejected):
+    """A frame's size or aspect ratio is outside what the input rule accepts (kind 'size')."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 'size')
+
+
+def _ratio_beyond(value: float, limit: float) -> str:
+    """`value` with the fewest decimals that still show it beyond `limit` (8.01, not 8.0)."""
+    for decimals in range(1, 10):
+        text = f'{value:.{decimals}f}'
+        if float(text) > limit:
+            return text
+    return repr(value)
 
 
 def network_size(height: int, width: int, short_side: int = DEFAULT_SHORT_SIDE,
@@ -55,7 +68,8 @@ def network_size(height: int, width: int, short_side: int = DEFAULT_SHORT_SIDE,
                              f'least {MIN_SIDE_PX} px')
     aspect = max(height, width) / min(height, width)
     if aspect > max_aspect:
-        raise FrameSizeError(f'frame {width}x{height} has aspect ratio {aspect:.1f}:1, beyond '
+        raise FrameSizeError(f'frame {width}x{height} has aspect ratio '
+                             f'{_ratio_beyond(aspect, max_aspect)}:1, beyond '
                              f'the {max_aspect:g}:1 the network input accepts')
     if max_tokens < 1 or short_side < multiple:
         raise FrameSizeError(f'input rule needs max_tokens >= 1 and short_side >= {multiple}, '
@@ -194,9 +208,10 @@ def logits_to_depth(logits: torch.Tensor, size: Tuple[int, int], max_depth_m: fl
     (B, 1, h, w) logits -> (B, 1, H, W) metres, in float32; every engine's post-processing.
 
     At network scale: `max_depth_m * sigmoid`, clamped at `min_depth_m`, times `scale` (a
-    number, or one per frame; see `depth_scale`); then resized (bilinear) to the frame, as
-    DESIGN section 1 orders it. Only the resize runs at the frame's resolution, so a 4000x3000
-    frame costs one pass over its pixels.
+    number, or one per frame; see `depth_scale`); then resized (bilinear) to the frame: the
+    sigmoid and the scale act on what the network predicted, not on interpolated values, and
+    only the resize runs at the frame's resolution, so a 4000x3000 frame costs one pass over
+    its pixels.
     """
     depth = (max_depth_m * torch.sigmoid(logits.float())).clamp_min(min_depth_m)
     if isinstance(scale, (list, tuple)):

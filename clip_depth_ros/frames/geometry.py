@@ -79,7 +79,7 @@ class Intrinsics:
         """
         Intrinsics of the image the camera publishes, as image_geometry computes them.
 
-        Uses P, or K when P is all zero (DESIGN section 2). `width`, `height` are the
+        Uses P (the rectified projection), or K when P is all zero. `width`, `height` are the
         calibrated (full) size; `roi` = (x_offset, y_offset, width, height), all zero = full
         frame. Binning and ROI rescale and shift the matrix and shrink the grid, as
         PinholeCameraModel's reduced resolution does.

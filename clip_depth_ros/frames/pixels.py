@@ -9,7 +9,7 @@ only here; everything leaving this module is RGB.
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
 from clip_depth_ros.frames.limits import (check_compressed, check_pixels, DEFAULT_LIMITS, echo,
                                           FrameLimits, FrameRejected)
@@ -121,3 +121,17 @@ def compressed_to_rgb(data: bytes, fmt: str = '',
 def rgb_to_bgr(rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) RGB -> contiguous BGR, for bgr8 output topics."""
     return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def message_to_rgb(msg: Any, compressed: bool, limits: FrameLimits = DEFAULT_LIMITS) -> np.ndarray:
+    """
+    Decode a sensor_msgs Image or CompressedImage -> (H, W, 3) RGB, `limits` checked first.
+
+    Duck-typed: rclpy's messages (the node) and rosbags' (the bag tool, bag training) have the
+    same fields, so one rule decodes both.
+    """
+    data = memoryview(msg.data).cast('B')
+    if compressed:
+        return compressed_to_rgb(data, msg.format, limits)
+    return raw_to_rgb(data, msg.encoding, msg.width, msg.height, msg.step,
+                      bool(msg.is_bigendian), limits)

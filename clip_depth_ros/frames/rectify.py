@@ -104,6 +104,10 @@ class CameraModel:
                                     f'{", ".join(m for m in PINHOLE_MODELS + FISHEYE_MODELS if m)}'
                                     '); feed a rectified image and set rectify: off')
 
+    def check_image_size(self, width: int, height: int) -> None:
+        """Refuse a frame of another size than the camera_info's (InvalidIntrinsics)."""
+        self.intrinsics.check_image_size(width, height)
+
     @property
     def state(self) -> str:
         """Say what happens to frames, for /diagnostics."""
@@ -159,9 +163,11 @@ class CameraModel:
         p = list(self.p) if any(v != 0.0 for v in self.p) else \
             [self.k[0], self.k[1], self.k[2], 0.0, self.k[3], self.k[4], self.k[5], 0.0,
              self.k[6], self.k[7], self.k[8], 0.0]
-        fields.update(d=[0.0] * len(self.d), k=[p[0], p[1], p[2], p[4], p[5], p[6], p[8], p[9],
-                                                p[10]],
-                      r=list(_IDENTITY), p=p)
+        as_array = np.array  # what rclpy's and rosbags' CameraInfo both take
+        fields.update(d=as_array([0.0] * len(self.d), np.float64),
+                      k=as_array([p[0], p[1], p[2], p[4], p[5], p[6], p[8], p[9], p[10]],
+                                 np.float64),
+                      r=as_array(_IDENTITY, np.float64), p=as_array(p, np.float64))
         return fields
 
 

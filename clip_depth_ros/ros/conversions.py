@@ -10,17 +10,17 @@ few lines of numpy over `pixels` and `geometry`, tested against them where they 
 from __future__ import annotations
 
 import array
-import sys
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 from clip_depth_ros.frames import geometry
 from clip_depth_ros.frames import pixels
 from clip_depth_ros.frames.limits import DEFAULT_LIMITS, FrameLimits
+from clip_depth_ros.serving import messages
 import numpy as np
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-_BIG_ENDIAN = sys.byteorder == 'big'
+TYPES = messages.MessageTypes(Image, CameraInfo, PointCloud2, PointField)
 
 
 def image_to_rgb(msg: Image, limits: Optional[FrameLimits] = None) -> np.ndarray:
@@ -30,9 +30,7 @@ def image_to_rgb(msg: Image, limits: Optional[FrameLimits] = None) -> np.ndarray
     Refused with FrameRejected (`.kind`) before any allocation when over `limits`
     (None = FrameLimits() defaults).
     """
-    return pixels.raw_to_rgb(memoryview(msg.data).cast('B'), msg.encoding, msg.width,
-                             msg.height, msg.step, bool(msg.is_bigendian),
-                             limits or DEFAULT_LIMITS)
+    return pixels.message_to_rgb(msg, False, limits or DEFAULT_LIMITS)
 
 
 def compressed_to_rgb(msg: CompressedImage, limits: Optional[FrameLimits] = None) -> np.ndarray:
@@ -42,8 +40,7 @@ def compressed_to_rgb(msg: CompressedImage, limits: Optional[FrameLimits] = None
     FrameRejected (`.kind`) for a format not allowed, one that differs from `msg.format`, or
     a frame over the pixel limit (None = FrameLimits() defaults).
     """
-    return pixels.compressed_to_rgb(memoryview(msg.data).cast('B'), msg.format,
-                                    limits or DEFAULT_LIMITS)
+    return pixels.message_to_rgb(msg, True, limits or DEFAULT_LIMITS)
 
 
 def rgb_to_image(rgb: np.ndarray, header: Header, encoding: str = 'rgb8') -> Image:
@@ -52,16 +49,13 @@ def rgb_to_image(rgb: np.ndarray, header: Header, encoding: str = 'rgb8') -> Ima
         raise ValueError(f'rgb_to_image writes rgb8 or bgr8, not {encoding!r}')
     data = rgb if encoding == 'rgb8' else pixels.rgb_to_bgr(rgb)
     h, w, _ = rgb.shape
-    return Image(header=header, height=h, width=w, encoding=encoding, is_bigendian=_BIG_ENDIAN,
-                 step=w * 3, data=_buffer_of(data))
+    return Image(header=header, height=h, width=w, encoding=encoding,
+                 is_bigendian=messages.BIG_ENDIAN, step=w * 3, data=_buffer_of(data))
 
 
 def depth_to_image(depth_m: np.ndarray, header: Header) -> Image:
     """(H, W) float32 metres (NaN = invalid) -> 32FC1 Image in native byte order."""
-    depth = np.asarray(depth_m, dtype=np.float32)
-    h, w = depth.shape
-    return Image(header=header, height=h, width=w, encoding='32FC1', is_bigendian=_BIG_ENDIAN,
-                 step=w * 4, data=_buffer_of(depth))
+    return messages.depth_message(TYPES, header, depth_m, _buffer_of)
 
 
 def image_to_depth(msg: Image) -> np.ndarray:
@@ -73,16 +67,9 @@ def image_to_depth(msg: Image) -> np.ndarray:
     return rows[:, :msg.width * 4].copy().view(dtype).astype(np.float32)
 
 
-def camera_info(fields: Mapping[str, Any], header: Header) -> CameraInfo:
-    """Build the CameraInfo of `fields` (CAMERA_INFO_FIELDS) under `header` (depth's)."""
-    values = {f: fields[f] for f in geometry.CAMERA_INFO_FIELDS}
-    values['d'] = [float(v) for v in values['d']]  # a float sequence, not a numpy array
-    return CameraInfo(header=header, **values)
-
-
-def cloud_fields(with_rgb: bool):
-    return [PointField(name=name, offset=offset, datatype=PointField.FLOAT32, count=1)
-            for name, offset in geometry.cloud_layout(with_rgb)]
+def restamped(info: Any, header: Header) -> CameraInfo:
+    """Copy `info` (a CameraInfo or its fields) under `header`, for depth/camera_info."""
+    return messages.camera_info_message(TYPES, header, info)
 
 
 def new_buffer(nbytes: int) -> array.array:
@@ -101,10 +88,7 @@ def _buffer_of(values: np.ndarray) -> array.array:
 def cloud_message(data: array.array, height: int, width: int, with_rgb: bool,
                   header: Header) -> PointCloud2:
     """Packed cloud data (from `geometry`) -> organized PointCloud2, depth_image_proc layout."""
-    step = geometry.point_step(with_rgb)
-    return PointCloud2(header=header, height=height, width=width, fields=cloud_fields(with_rgb),
-                       is_bigendian=_BIG_ENDIAN, point_step=step, row_step=step * width,
-                       data=data, is_dense=False)
+    return messages.cloud_message(TYPES, header, data, height, width, with_rgb)
 
 
 def xyz_to_cloud(xyz: np.ndarray, header: Header,

@@ -18,8 +18,9 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence
 
-from clip_depth_ros.cli.common import tool_main, UsageError
+from clip_depth_ros.cli.common import add_debug_option, tool_main, UsageError
 from clip_depth_ros.engine.checkpoint import CONFIG_FILE
+from clip_depth_ros.engine.output_files import check_not_link, write_atomic
 import numpy as np
 
 SAMPLES = Path(__file__).resolve().parent.parent / 'data' / 'tum_fr1_rpy'
@@ -32,13 +33,16 @@ RECORDED = {'image': 'sensor_msgs/msg/Image', 'camera_info': 'sensor_msgs/msg/Ca
 SUMMARY = 'summary.json'
 # Written first into an --out the demo creates; only a directory holding it is ever reused.
 MARKER = '.clip-depth-demo'
+# What the demo writes into --out, replaced on the next run; never through a link.
+ENTRIES = (MARKER, 'checkpoint', 'bag', 'previews', SUMMARY)
 
 
 class OfflineError(RuntimeError):
     """Pretrained weights were asked for and cannot be downloaded."""
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line of clip-depth-demo (docs/ tables are generated from it)."""
     p = argparse.ArgumentParser(prog='clip-depth-demo', description=__doc__)
     p.add_argument('--out', type=Path, default=Path('demo_out'), help='output directory')
     p.add_argument('--checkpoint', type=Path, default=None,
@@ -49,7 +53,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument('--frames', type=int, default=10, help='how many sample frames to play')
     p.add_argument('--device', default='', help='cpu, cuda (default: CUDA if present)')
     p.add_argument('--timeout', type=float, default=120.0, help='seconds to wait per frame')
-    return p.parse_args(argv)
+    add_debug_option(p)
+    return p
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def load_samples(count: int):
@@ -228,7 +237,8 @@ def run_demo(args: argparse.Namespace) -> dict:
         # Scale each preview to its own range: an untrained model's depth is nearly flat.
         near, far = np.nanpercentile(depth, [2, 98])
         view = colorize_depth(depth, float(near), float(max(far, near + 1e-3)))
-        write_rgb_png(previews / f'{stamp_s:.6f}.png', np.hstack([rgb, view]))
+        write_atomic(previews / f'{stamp_s:.6f}.png',
+                     lambda tmp: write_rgb_png(tmp, np.hstack([rgb, view])))
         valid = (gt > 0) & np.isfinite(depth)
         errors.append(float(np.mean(np.abs(depth[valid] - gt[valid]) / gt[valid])))
     summary = {
@@ -239,7 +249,7 @@ def run_demo(args: argparse.Namespace) -> dict:
                        for t, v in latencies.items()},
         'abs_rel_vs_tum_ground_truth': float(np.mean(errors)),
     }
-    (args.out / SUMMARY).write_text(json.dumps(summary, indent=2) + '\n')
+    write_atomic(args.out / SUMMARY, json.dumps(summary, indent=2) + '\n')
     return summary
 
 
@@ -271,10 +281,13 @@ def claim_output(out: Path) -> None:
     Make `out` the demo's, or refuse: it must be new, empty, or marked by an earlier run.
 
     The demo replaces its own checkpoint, bag and previews on a second run; the marker is
-    what tells its directory from a user's.
+    what tells its directory from a user's. A link among them is refused: the demo would
+    write (a checkpoint, a bag) wherever it points.
     """
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise UsageError(f'{out}: not a directory')
+    for name in ENTRIES:
+        check_not_link(out / name)
     if out.is_dir() and (out / MARKER).is_file():
         return
     if out.is_dir() and any(out.iterdir()):
@@ -282,8 +295,8 @@ def claim_output(out: Path) -> None:
         raise UsageError(f'{out}: {what} and not created by clip-depth-demo; refusing to '
                          'write into it (give a new or empty --out)')
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text('created by clip-depth-demo: the next run may replace '
-                              'checkpoint/, bag/, previews/ and summary.json here\n')
+    write_atomic(out / MARKER, 'created by clip-depth-demo: the next run may replace '
+                 'checkpoint/, bag/, previews/ and summary.json here\n')
 
 
 @tool_main

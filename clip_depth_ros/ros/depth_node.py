@@ -23,13 +23,14 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from clip_depth_ros.config import CameraConfig, ConfigError, NodeConfig
-from clip_depth_ros.engine.transforms import FrameSizeError
 from clip_depth_ros.frames.colormap import colorize_depth
 from clip_depth_ros.frames.limits import FrameRejected
+from clip_depth_ros.frames.pixels import message_to_rgb
 from clip_depth_ros.ros import conversions
 from clip_depth_ros.ros.parameters import (camera_config, camera_declarations, declare,
                                            names as parameter_names, value_of)
 from clip_depth_ros.serving.camera_stream import CameraStream, model_health
+from clip_depth_ros.serving.frame_path import decode_for_model
 from clip_depth_ros.serving.frame_slot import FrameSlots
 from clip_depth_ros.serving.health import LatencyStats, ProblemLog, truncate
 from clip_depth_ros.serving.pipeline import depth_and_cloud_batch
@@ -474,19 +475,10 @@ class DepthNode(LifecycleNode):
                        f'deserialize: {type(e).__name__}')
             return None
         try:
-            if compressed:
-                rgb = conversions.compressed_to_rgb(msg, self._limits)
-            else:
-                rgb = conversions.image_to_rgb(msg, self._limits)
-            self.estimator.input_size(rgb.shape[0], rgb.shape[1])  # the input rule's refusal
-        except FrameRejected as e:
+            rgb = decode_for_model(lambda: message_to_rgb(msg, compressed, self._limits),
+                                   self.estimator)
+        except FrameRejected as e:  # limits, format, decoding or the model's input rule
             cam.report(f'image.{e.kind}', f'dropping image on {cam.image_topic}: {e}')
-            return None
-        except FrameSizeError as e:  # the model's input rule: absurd size or aspect ratio
-            cam.report('image.size', f'dropping image on {cam.image_topic}: {e}')
-            return None
-        except ValueError as e:
-            cam.report('image.invalid', f'dropping image on {cam.image_topic}: {e}')
             return None
         cam.problems.clear_prefix('image.')  # this camera's frames are good again
         cam.shape = rgb.shape[:2]
@@ -505,10 +497,8 @@ class DepthNode(LifecycleNode):
             infos.append(info)
             intrs.append(intr)
         outputs = depth_and_cloud_batch(
-            estimator, frames, cfg.max_range,
-            intrs if cfg.publish_points else [None] * len(group), cfg.point_stride,
-            cfg.colorize_points, conversions.new_buffer,
-            focal_px=[item[0].focal_px for item in group])
+            estimator, frames, cfg.max_range, intrs, cfg.point_stride,
+            cfg.colorize_points, conversions.new_buffer, points=cfg.publish_points)
         self.compute_ms.add((time.perf_counter() - start) * 1e3)
         with self._batch_lock:  # a new size must not resize the dict under diagnostics
             self.last_batch_size = len(group)
@@ -527,7 +517,7 @@ class DepthNode(LifecycleNode):
         header, depth = msg.header, out.depth_m
         pubs['depth'].publish(conversions.depth_to_image(depth, header))
         if intr is not None:
-            pubs['info'].publish(conversions.camera_info(info, header))
+            pubs['info'].publish(conversions.restamped(info, header))
         if out.cloud is not None:
             pubs['points'].publish(conversions.cloud_message(
                 out.cloud, out.cloud_height, out.cloud_width, out.cloud_rgb, header))

@@ -14,14 +14,12 @@ import dataclasses
 import datetime
 import os
 from pathlib import Path
-import re
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple, Union
 
-from clip_depth_ros.config import ConfigError, NodeConfig, TRANSPORTS
+from clip_depth_ros.config import (camera_topics, check_camera_name, check_known_keys, ConfigError,
+                                   NodeConfig, parse_bool, TRANSPORTS)
 import yaml
 
-# A camera name becomes a namespace and a parameter prefix: one ROS name token.
-_NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
 _CAMERA_KEYS = ('image', 'camera_info', 'transport')
 OUTPUTS = ('depth/image', 'depth/camera_info', 'depth/points', 'depth/colormap')
 
@@ -43,14 +41,13 @@ class Camera:
     transport: str = 'raw'
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
-            raise ConfigError(f'camera name: {self.name!r} is not a ROS name token '
-                              '(letters, digits, underscores; a letter first)')
+        check_camera_name(self.name, 'camera name')
         # Defaults of the depth node's contract: NAME/image and NAME/camera_info.
+        image, camera_info = camera_topics(self.name)
         if not self.image:
-            object.__setattr__(self, 'image', f'{self.name}/image')
+            object.__setattr__(self, 'image', image)
         if not self.camera_info:
-            object.__setattr__(self, 'camera_info', f'{self.name}/camera_info')
+            object.__setattr__(self, 'camera_info', camera_info)
         for field in ('image', 'camera_info'):
             value = getattr(self, field)
             if not isinstance(value, str) or not value.strip('/') or ' ' in value:
@@ -83,11 +80,8 @@ def cameras_from_parameters(params: Mapping[str, Any], source: str = 'cameras') 
         entry = params.get(name, {})
         if not isinstance(entry, dict):
             raise ConfigError(f'{source}: {name} must be a mapping of {_CAMERA_KEYS}')
-        unknown = sorted(set(entry) - set(_CAMERA_KEYS))
-        if unknown:
-            raise ConfigError(f'{source}: {name}: unknown key(s) {unknown}; '
-                              f'expected {_CAMERA_KEYS}')
         try:
+            check_known_keys(entry, _CAMERA_KEYS, f'{name}.')
             cameras.append(Camera(name=name, **entry))
         except ConfigError as e:
             raise ConfigError(f'{source}: {e}') from None
@@ -214,3 +208,8 @@ def record_command(output: str, topics: Sequence[str]) -> List[str]:
     """`ros2 bag record` of `topics` into MCAP; `--topics`, as Jazzy and later expect."""
     return ['ros2', 'bag', 'record', '--storage', 'mcap', '--output', output,
             '--topics', *topics]
+
+
+def launch_bool(text: str, name: str) -> bool:
+    """Read a boolean launch argument as launch's IfCondition does (true/false/1/0)."""
+    return parse_bool(text, name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from clip_depth_ros.config import (CameraConfig, INPUT_QOS, NodeConfig, PRECISIONS,
+from clip_depth_ros.config import (camera_topics, CameraConfig, INPUT_QOS, NodeConfig, PRECISIONS,
                                    RECTIFY_MODES, TRANSPORTS)
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.parameter import Parameter
@@ -99,9 +99,9 @@ def names() -> List[str]:
 def camera_declarations(name: str,
                         transport: str) -> List[Tuple[str, Any, ParameterDescriptor]]:
     """(name, default, descriptor) of camera `name`'s topics and transport (read-only)."""
-    specs = (('image', f'{name}/image', 'Image topic of this camera (compressed: '
-              'TOPIC/compressed).'),
-             ('camera_info', f'{name}/camera_info', 'CameraInfo topic of this camera.'),
+    image, camera_info = camera_topics(name)
+    specs = (('image', image, 'Image topic of this camera (compressed: TOPIC/compressed).'),
+             ('camera_info', camera_info, 'CameraInfo topic of this camera.'),
              ('transport', transport,
               f'Transport of this camera, one of {", ".join(TRANSPORTS)}.'))
     return [(f'{name}.{key}', default,

@@ -14,8 +14,10 @@ import time
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from clip_depth_ros.config import CameraConfig
-from clip_depth_ros.frames.geometry import Intrinsics, InvalidIntrinsics
+from clip_depth_ros.frames.geometry import Intrinsics
 from clip_depth_ros.frames.rectify import CameraModel, CameraModels
+from clip_depth_ros.serving.frame_path import (CANONICAL_FALLBACK, read_intrinsics,
+                                               usable_intrinsics)
 from clip_depth_ros.serving.health import LatencyStats, ProblemLog, RateMeter
 import numpy as np
 
@@ -152,10 +154,7 @@ class CameraStream:
 
     def camera_info_arrived(self, msg: Any) -> None:
         """Keep the newest camera_info with its camera model, or with why it has none."""
-        try:
-            self._info = (msg, self.models.get(msg), '')
-        except InvalidIntrinsics as e:
-            self._info = (msg, None, str(e))
+        self._info = (msg,) + read_intrinsics(lambda: self.models.get(msg))
 
     @property
     def camera_info(self) -> Any:
@@ -170,22 +169,16 @@ class CameraStream:
         """
         snapshot = self._info  # one snapshot: a newer one may arrive while we work
         if snapshot is None:
-            message = (f'no camera_info received on {self.info_topic}: depth assumes the '
-                       'canonical camera; no depth/camera_info and no points')
+            message = f'no camera_info received on {self.info_topic}: {CANONICAL_FALLBACK}'
             said = self.problems.report('camera_info', message)
             if said and not self._canonical_said:
                 self._canonical_said = True
                 self._log(message)
             return None, None
         msg, model, error = snapshot
-        if model is not None:
-            try:
-                model.intrinsics.check_image_size(width, height)
-            except InvalidIntrinsics as e:
-                model, error = None, str(e)
+        model, error = usable_intrinsics(model, error, width, height)
         if model is None:
-            self.report('camera_info', f'{self.info_topic}: {error}: depth assumes the canonical '
-                        'camera; no depth/camera_info and no points')
+            self.report('camera_info', f'{self.info_topic}: {error}: {CANONICAL_FALLBACK}')
             return msg, None
         self.problems.clear('camera_info')
         return msg, model

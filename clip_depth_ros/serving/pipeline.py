@@ -32,46 +32,43 @@ class FrameOutput:
 
 def depth_and_cloud(estimator, rgb: np.ndarray, max_range_m: float,
                     intr: Optional[geometry.Intrinsics] = None, stride: int = 1,
-                    colorize: bool = True,
-                    new_buffer: BufferFactory = bytearray,
-                    focal_px: Optional[float] = None) -> FrameOutput:
+                    colorize: bool = True, new_buffer: BufferFactory = bytearray,
+                    points: bool = True) -> FrameOutput:
     """
-    Depth for one frame and, when intrinsics are given, its organized cloud.
+    Depth for one frame and, when intrinsics are given and `points`, its organized cloud.
 
-    `focal_px` (fx at the frame's resolution) converts the model's canonical depth to this
-    camera; None takes it from `intr`, and without either the canonical camera is assumed.
+    `intr` (checked to be the frame's own size: `usable_intrinsics`) scales the model's
+    canonical depth to this camera; without it the canonical camera is assumed.
     """
     return depth_and_cloud_batch(estimator, [rgb], max_range_m, [intr], stride, colorize,
-                                 new_buffer, [focal_px])[0]
+                                 new_buffer, points)[0]
 
 
 def depth_and_cloud_batch(estimator, frames: Sequence[np.ndarray], max_range_m: float,
                           intrs: Sequence[Optional[geometry.Intrinsics]], stride: int = 1,
                           colorize: bool = True, new_buffer: BufferFactory = bytearray,
-                          focal_px: Optional[Sequence[Optional[float]]] = None
-                          ) -> List[FrameOutput]:
+                          points: bool = True) -> List[FrameOutput]:
     """
     Frames of one size (one per camera, say) through the model as one batch.
 
-    Each output is what `depth_and_cloud` gives for that frame with its own intrinsics and
-    focal length: the node serves several cameras with one model this way.
+    Each output is what `depth_and_cloud` gives for that frame with its own intrinsics: the
+    node serves several cameras with one model this way. The one focal rule: a frame's
+    focal length is its intrinsics' fx (at the frame's own size), else the canonical camera.
     """
-    focals = list(focal_px) if focal_px is not None else [None] * len(frames)
-    for i, (rgb, intr) in enumerate(zip(frames, intrs)):
-        if focals[i] is None and intr is not None and intr.fx > 0:
-            focals[i] = intr.fx * rgb.shape[1] / intr.width if intr.width else intr.fx
+    focals = [intr.fx if intr is not None else None for intr in intrs]
+    clouds = list(intrs) if points else [None] * len(frames)
     device = getattr(estimator, 'device', torch.device('cpu'))
     if device.type != 'cpu' and hasattr(estimator, 'predict_tensor'):
         with torch.inference_mode():
             depths = estimator.predict_tensor(list(frames), focals)
         return [_finish_on_device(depths[i], rgb, max_range_m, intr, stride, colorize,
-                                  new_buffer) for i, (rgb, intr) in enumerate(zip(frames, intrs))]
+                                  new_buffer) for i, (rgb, intr) in enumerate(zip(frames, clouds))]
     if len(frames) == 1:
         depths = [estimator.predict(frames[0], focal_px=focals[0])]
     else:
         depths = estimator.predict_batch(list(frames), focal_px=focals)
     return [_on_host(depth, rgb, max_range_m, intr, stride, colorize, new_buffer)
-            for depth, rgb, intr in zip(depths, frames, intrs)]
+            for depth, rgb, intr in zip(depths, frames, clouds)]
 
 
 def _on_host(depth, rgb, max_range_m, intr, stride, colorize, new_buffer) -> FrameOutput:

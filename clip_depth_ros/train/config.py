@@ -3,7 +3,7 @@
 """
 Training configuration: one dataclass tree holds every default; YAML and key=value on top.
 
-`clip-depth-train config/train_nyu.yaml optim.epochs=5 data.root=/data/nyu` reads the YAML
+`clip-depth-train config/train_nyu.yaml optim.epochs=5 data.root=datasets/nyu` reads the YAML
 (safe_load) over the defaults, then the dotted overrides over that.
 """
 
@@ -14,7 +14,8 @@ from pathlib import Path
 import typing
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from clip_depth_ros.config import check_field_types, ConfigError, ModelConfig
+from clip_depth_ros.config import (check_field_types, check_known_keys, ConfigError, ModelConfig,
+                                   PRECISIONS)
 
 DATASETS = ('nyu', 'nyu_mat', 'kitti', 'folder', 'tum', 'bag')
 
@@ -63,8 +64,8 @@ class DataConfig:
             if not getattr(self, name).startswith('/'):
                 raise ConfigError(f'data.{name}: must be an absolute topic name, got '
                                   f'{getattr(self, name)!r}')
-        if self.crop_height % 16 or self.crop_width % 16 or self.crop_height < 16:
-            raise ConfigError('data.crop_height/crop_width: must be positive multiples of 16, '
+        if self.crop_height < 1 or self.crop_width < 1:  # multiples of the patch: checked in fit
+            raise ConfigError('data.crop_height/crop_width: must be positive, '
                               f'got {self.crop_height}x{self.crop_width}')
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f'data.val_fraction: must be in [0, 1), got {self.val_fraction}')
@@ -102,8 +103,9 @@ class OptimConfig:
             raise ConfigError(f'optim.{e}') from None
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError('optim.epochs and optim.batch_size must be >= 1')
-        if self.precision not in ('auto', 'fp32', 'fp16', 'bf16'):
-            raise ConfigError(f'optim.precision: unknown {self.precision!r}')
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f'optim.precision: must be one of {PRECISIONS}, got '
+                              f'{self.precision!r}')
         if not 0 <= self.silog_lambda <= 1:
             raise ConfigError('optim.silog_lambda: must be in [0, 1]')
         for name in ('lr', 'mirror_lr', 'silog_alpha'):
@@ -156,9 +158,7 @@ def build(cls, values: Dict[str, Any], prefix: str = ''):
     """Build dataclass `cls` from nested dicts, naming unknown keys by their dotted path."""
     hints = _hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f'unknown config key(s): {", ".join(prefix + u for u in unknown)}')
+    check_known_keys(values, names, prefix)
     kwargs = {}
     for name, value in values.items():
         hint = hints[name]

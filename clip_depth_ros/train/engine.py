@@ -19,17 +19,20 @@ import random
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
-from clip_depth_ros.config import InferenceConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
-from clip_depth_ros.engine.checkpoint import CLIP_WEIGHTS_FILE, save_random_clip_weights
+from clip_depth_ros.config import ConfigError, InferenceConfig, RANDOM_CLIP_WEIGHTS_MESSAGE
+from clip_depth_ros.engine.checkpoint import (CLIP_WEIGHTS_FILE, is_weights_path,
+                                              save_random_clip_weights)
 from clip_depth_ros.engine.inference import DepthEstimator
-from clip_depth_ros.engine.precision import AUTOCAST_DTYPES, resolve_precision
-from clip_depth_ros.engine.transforms import config_network_size, describe_input, normalise
+from clip_depth_ros.engine.output_files import (check_not_inside_inputs, check_not_link,
+                                                OutputRefused, real_location, write_atomic)
+from clip_depth_ros.engine.precision import autocast, AUTOCAST_DTYPES, resolve_precision
+from clip_depth_ros.engine.transforms import config_network_size, describe_input, normalise, PATCH
 from clip_depth_ros.models import build_model, ClipDepth
 from clip_depth_ros.train.augment import Augment, InputRule, prepare_sample
 from clip_depth_ros.train.config import TrainConfig
 from clip_depth_ros.train.losses import silog_loss
 from clip_depth_ros.train.metrics import average, image_errors
-from clip_depth_ros.train.run_state import load_run, read_history, save_epoch
+from clip_depth_ros.train.run_state import HISTORY_FILE, load_run, read_history, save_epoch
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -73,10 +76,8 @@ class Run:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def autocast(self):
-        if self.autocast_dtype is None:
-            return torch.autocast(self.device.type, enabled=False)
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+    def autocast(self) -> torch.autocast:
+        return autocast(self.device.type, self.autocast_dtype)
 
 
 def build_optimizer(model: ClipDepth, optim) -> torch.optim.Optimizer:
@@ -172,7 +173,7 @@ def evaluate(predict: Callable[[np.ndarray, Optional[float]], np.ndarray], datas
     from tqdm import tqdm
     owner = getattr(predict, '__self__', None)
     describe = (input_size or getattr(owner, 'input_size', None)) if announce_input else None
-    patch = getattr(owner, 'patch_size', 16)
+    patch = getattr(owner, 'patch_size', PATCH)
     printed = set()
     rows: List[Dict] = []
     for i in tqdm(range(len(dataset)), desc='evaluate', disable=not progress, leave=False):
@@ -208,6 +209,43 @@ def init_distributed() -> Tuple[int, int, int]:
     return dist.get_rank(), world, int(os.environ.get('LOCAL_RANK', '0'))
 
 
+def check_crop_multiple(height: int, width: int, patch: int) -> None:
+    """Refuse a random crop that is not whole patches of the backbone (16 px for ViT-B-16)."""
+    if height % patch or width % patch:
+        raise ConfigError('data.crop_height/crop_width: must be multiples of the backbone '
+                          f'patch size {patch}, got {height}x{width}')
+
+
+CONFIG_COPY = 'train_config.yaml'
+# What a run writes into out_dir; any of them there means an earlier run's outputs.
+RUN_ENTRIES = ('best', 'last', HISTORY_FILE, CLIP_WEIGHTS_FILE, CONFIG_COPY, 'pairs.csv',
+               'tensorboard', 'ddp_check.json')
+
+
+def check_out_dir(cfg: TrainConfig, overwrite: bool = False) -> None:
+    """
+    Refuse an out_dir inside the run's inputs, or holding an earlier run's outputs.
+
+    A run that resumes a checkpoint inside its own out_dir continues that run, and
+    `overwrite` (--overwrite) lets a new run replace it; otherwise `best` and `last` of the
+    earlier run would be replaced without a word.
+    """
+    out_dir = Path(cfg.out_dir)
+    data = cfg.data
+    weights = cfg.model.pretrained if is_weights_path(cfg.model.pretrained) else None
+    check_not_inside_inputs(out_dir, [p or None for p in (data.root, data.gt_root,
+                                                          data.train_list, data.val_list,
+                                                          weights)])
+    check_not_link(out_dir / 'tensorboard')  # written into, not replaced
+    resuming = bool(cfg.resume) and out_dir.resolve() in real_location(cfg.resume).parents
+    found = [name for name in RUN_ENTRIES
+             if (out_dir / name).exists() or (out_dir / name).is_symlink()]
+    if found and not (resuming or overwrite):
+        raise OutputRefused(f'{out_dir}: holds an earlier run ({", ".join(found)}); refusing to '
+                            'overwrite it (--overwrite replaces outputs of an earlier run; '
+                            f'resume={out_dir / "last"} continues it)')
+
+
 def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
     """Train per `cfg`; returns the output directory (best/ and last/ checkpoints inside)."""
     from clip_depth_ros.engine.inference import select_device
@@ -238,6 +276,7 @@ def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
         model.config = dataclasses.replace(model.config, pretrained=CLIP_WEIGHTS_FILE)
     if model.random_clip_weights and run.is_main:
         print(f'warning: {RANDOM_CLIP_WEIGHTS_MESSAGE}', flush=True)
+    check_crop_multiple(cfg.data.crop_height, cfg.data.crop_width, model.patch_size)
     augment = Augment((cfg.data.crop_height, cfg.data.crop_width), cfg.data.rotation_deg,
                       cfg.data.flip, cfg.data.color_jitter)
 
@@ -270,7 +309,7 @@ def fit(cfg: TrainConfig, datasets: Optional[Tuple] = None) -> Path:
     writer = None
     if run.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        _write_yaml(out_dir / 'train_config.yaml', cfg.to_dict())
+        _write_yaml(out_dir / CONFIG_COPY, cfg.to_dict())
         write_pairs(out_dir, train_set, val_set)  # pairs.csv: every frame pair of the run's data
         writer = _summary_writer(out_dir / 'tensorboard')
 
@@ -381,7 +420,7 @@ def _check_ranks_agree(model: ClipDepth, out_dir: Path, run: Run) -> None:
     dist.all_gather(gathered, flat)
     spread = max(float((g - gathered[0]).abs().max()) for g in gathered)
     if run.is_main:
-        (out_dir / 'ddp_check.json').write_text(json.dumps(
+        write_atomic(out_dir / 'ddp_check.json', json.dumps(
             {'world_size': run.world_size, 'max_abs_param_difference': spread}) + '\n')
     dist.barrier()
     dist.destroy_process_group()
@@ -389,7 +428,7 @@ def _check_ranks_agree(model: ClipDepth, out_dir: Path, run: Run) -> None:
 
 def _write_yaml(path: Path, data: dict) -> None:
     import yaml
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    write_atomic(path, yaml.safe_dump(data, sort_keys=False))
 
 
 def _summary_writer(path: Path):

@@ -28,11 +28,11 @@ import random
 import re
 import secrets
 import shutil
-import tempfile
 from typing import Dict, List, Optional, Sequence
 
-from clip_depth_ros.engine.checkpoint import (atomic_write_bytes, CLIP_WEIGHTS_FILE, read_tensors,
-                                              save_checkpoint, save_random_clip_weights)
+from clip_depth_ros.engine.checkpoint import (CLIP_WEIGHTS_FILE, read_tensors, save_checkpoint,
+                                              save_random_clip_weights)
+from clip_depth_ros.engine.output_files import new_temp_dir, write_atomic
 import torch
 
 STATE_FILE = 'training_state.pt'
@@ -67,8 +67,7 @@ def save_run(directory: Path, model, optimizer, scheduler, scaler, epoch: int, s
     directory = Path(directory)
     parent, name = directory.parent, directory.name
     parent.mkdir(parents=True, exist_ok=True)
-    version = Path(tempfile.mkdtemp(dir=parent, prefix=f'.{name}.e{epoch:04d}.',
-                                    suffix=_VERSION_SUFFIX))
+    version = new_temp_dir(parent, f'.{name}.e{epoch:04d}.', _VERSION_SUFFIX)
     if model.config.pretrained == CLIP_WEIGHTS_FILE:  # random weights, kept beside it
         save_random_clip_weights(version, model, link_from=parent / CLIP_WEIGHTS_FILE)
     save_checkpoint(version, model.config, model.trainable_state_dict(), extra)
@@ -80,9 +79,9 @@ def save_run(directory: Path, model, optimizer, scheduler, scaler, epoch: int, s
             state['cuda_rng'] = torch.cuda.get_rng_state_all()
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        atomic_write_bytes(version / STATE_FILE, buffer.getvalue())
+        write_atomic(version / STATE_FILE, buffer.getvalue())
     for name, data in (files or {}).items():
-        atomic_write_bytes(version / name, data)
+        write_atomic(version / name, data)
     _fsync_dir(version)
     _point(directory, version)
     _remove_old_versions(directory, keep=version)
@@ -94,9 +93,8 @@ def _point(directory: Path, version: Path) -> None:
     if directory.is_dir() and not directory.is_symlink():
         # A run from before versioned checkpoints: its real directory becomes a version
         # (the one moment without `directory`, once per output directory, ever).
-        os.rename(directory, tempfile.mkdtemp(dir=directory.parent,
-                                              prefix=f'.{directory.name}.e0000.',
-                                              suffix=_VERSION_SUFFIX))
+        os.rename(directory, new_temp_dir(directory.parent, f'.{directory.name}.e0000.',
+                                          _VERSION_SUFFIX))
     link = directory.parent / f'.{directory.name}.{secrets.token_hex(8)}{_LINK_SUFFIX}'
     os.symlink(version.name, link)
     os.replace(link, directory)

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from clip_depth_ros.bags.reader import (BagError, CAMERA_INFO, CameraInfos, COMPRESSED,
-                                        decode_image, IMAGE, stamp_ns, verify_bag)
+                                        decode_image, deserialize, IMAGE, stamp_ns,
+                                        storage_errors, verify_bag)
 from clip_depth_ros.frames import limits as frame_limits
 from clip_depth_ros.frames.geometry import Intrinsics, InvalidIntrinsics
 from clip_depth_ros.frames.rectify import CameraModel, CameraModels
@@ -151,7 +152,7 @@ def index_bag(bag: Path, topics: BagTopics, tolerance_ns: int,
                                        if c.topic == depth_info_topic and c.msgtype == CAMERA_INFO
                                        and c.topic != topics.camera_info]
             for conn, log_ns, raw in reader.messages(connections=conns):
-                msg = typestore.deserialize_cdr(raw, conn.msgtype)
+                msg = deserialize(typestore, raw, conn, bag, log_ns)
                 stamp = stamp_ns(msg.header)
                 if conn.id == img.id:
                     images.append((stamp, log_ns, _image_size(msg, conn.msgtype, limits, bag,
@@ -168,14 +169,10 @@ def index_bag(bag: Path, topics: BagTopics, tolerance_ns: int,
                     infos.add(msg)
                 else:
                     depth_infos.add(msg)
-    except DatasetError:
+    except (DatasetError, BagError):
         raise
-    except Exception as e:  # rosbags raises many types for corrupt or truncated files
-        from rosbags.rosbag2 import ReaderError
-        if isinstance(e, (ReaderError, ValueError, KeyError, IndexError, EOFError, OSError,
-                          AssertionError)):
-            raise _open_error(bag, e) from e
-        raise
+    except storage_errors() as e:  # rosbags raises many types for corrupt or truncated files
+        raise _open_error(bag, e) from e
     if not images:
         raise DatasetError(f'{bag}: colour topic {topics.image} holds no messages')
     if not infos.msgs:
@@ -299,7 +296,7 @@ class BagDataset:
         reader = self._reader(bag)
         conns = [c for c in reader.connections if c.topic == topic]
         for conn, _, raw in reader.messages(connections=conns, start=log_ns, stop=log_ns + 1):
-            msg = self._typestore.deserialize_cdr(raw, conn.msgtype)
+            msg = deserialize(self._typestore, raw, conn, Path(bag), log_ns)
             if stamp_ns(msg.header) == stamp:
                 return msg, conn.msgtype
         raise DatasetError(f'{bag}: {topic} message stamped {stamp} ns is gone (bag changed '
@@ -379,13 +376,13 @@ def tf_poses(indexes: Sequence[BagIndex], fixed_frame: str = ''):
                 if not conns:
                     raise DatasetError(f'{bag}: no /tf or /tf_static topic to take camera poses '
                                        'from; give --poses with a TUM trajectory file instead')
-                for conn, _, raw in reader.messages(connections=conns):
-                    for t in typestore.deserialize_cdr(raw, conn.msgtype).transforms:
+                for conn, log_ns, raw in reader.messages(connections=conns):
+                    for t in deserialize(typestore, raw, conn, bag, log_ns).transforms:
                         tr, rot = t.transform.translation, t.transform.rotation
                         tree.add(t.header.frame_id, t.child_frame_id, stamp_ns(t.header),
                                  (tr.x, tr.y, tr.z), (rot.x, rot.y, rot.z, rot.w),
                                  static=conn.topic == '/tf_static')
-        except DatasetError:
+        except (DatasetError, BagError):
             raise
         except Exception as e:
             raise _open_error(bag, e) from e

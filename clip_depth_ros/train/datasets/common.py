@@ -9,6 +9,7 @@ import csv
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
+from clip_depth_ros.engine.output_files import write_atomic
 from clip_depth_ros.frames.image_io import ImageReadError, read_depth_png, read_rgb
 import numpy as np
 
@@ -133,15 +134,18 @@ def write_pairs(out_dir: Path, train=None, val=None, split_name: str = '') -> Op
     path = Path(out_dir) / 'pairs.csv'
     path.parent.mkdir(parents=True, exist_ok=True)
     seen_unused = set()  # train and val of one run share the bags' unmatched frames
-    with open(path, 'w', newline='', encoding='utf-8') as f:
-        writer = csv.DictWriter(f, fieldnames=PAIR_FIELDS)
-        writer.writeheader()
-        for dataset, split in parts:
-            writer.writerows(dataset.pair_rows(split))
-        for dataset, _ in parts:
-            for row in getattr(dataset, 'unused_rows', lambda: ())():
-                key = tuple(row.values())
-                if key not in seen_unused:
-                    seen_unused.add(key)
-                    writer.writerow(row)
-    return path
+
+    def write(tmp: Path) -> None:
+        with open(tmp, 'w', newline='', encoding='utf-8') as f:
+            writer = csv.DictWriter(f, fieldnames=PAIR_FIELDS)
+            writer.writeheader()
+            for dataset, split in parts:
+                writer.writerows(dataset.pair_rows(split))
+            for dataset, _ in parts:
+                for row in getattr(dataset, 'unused_rows', lambda: ())():
+                    key = tuple(row.values())
+                    if key not in seen_unused:
+                        seen_unused.add(key)
+                        writer.writerow(row)
+
+    return write_atomic(path, write)
