@@ -28,7 +28,7 @@ case $DISTRO in
         ROS_WHEELS=(ros-jazzy-rclpy ros-jazzy-sensor-msgs ros-jazzy-std-msgs
                     ros-jazzy-diagnostic-msgs ros-jazzy-lifecycle-msgs
                     ros-jazzy-rmw-fastrtps-cpp)
-        EXTRAS='test'
+        EXTRAS='test,export'  # export: the tools' tests that run clip-depth-export
         ;;
     *)
         echo "setup: unknown ROS 2 distro '$DISTRO' (kilted or jazzy)" >&2
