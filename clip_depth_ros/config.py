@@ -28,6 +28,8 @@ DEPTH_FORMATS = ('linear', 'sunrgbd')
 RANDOM_CLIP_WEIGHTS_MESSAGE = 'CLIP weights are random, not pretrained: the depth is meaningless'
 # auto: match the publishers' reliability, read from the graph as rosbag2 does.
 INPUT_QOS = ('auto', 'sensor_data', 'reliable')
+# auto: rectify frames whose camera_info has distortion (as image_proc); off: frames are rectified.
+RECTIFY_MODES = ('auto', 'off')
 
 
 class ConfigError(ValueError):
@@ -354,6 +356,7 @@ class NodeConfig:
     precision: str = 'auto'
     input_transport: str = 'raw'
     input_qos: str = 'auto'
+    rectify: str = 'auto'
     # Camera names; empty = one camera on `image` and `camera_info`, outputs under `depth/`.
     cameras: Tuple[str, ...] = ()
     publish_points: bool = True
@@ -404,6 +407,8 @@ class NodeConfig:
                  f'must be one of {TRANSPORTS}, got {self.input_transport!r}')
         _require(self.input_qos in INPUT_QOS, 'input_qos',
                  f'must be one of {INPUT_QOS}, got {self.input_qos!r}')
+        _require(self.rectify in RECTIFY_MODES, 'rectify',
+                 f'must be one of {RECTIFY_MODES}, got {self.rectify!r}')
         for name in self.cameras:
             check_camera_name(name)
         _require(len(set(self.cameras)) == len(self.cameras), 'cameras',

@@ -11,7 +11,8 @@ record:=true writes a new MCAP bag per run (clip_depth_YYYY_MM_DD-HH_MM_SS, or b
 import datetime
 
 from clip_depth_ros.ros.launch_support import (bag_directory, input_remappings, launch_bool,
-                                               record_command, recorded_topics)
+                                               parameter_file_transport, record_command,
+                                               recorded_topics)
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.actions import SetEnvironmentVariable
@@ -34,7 +35,8 @@ ARGUMENTS = [
     ('use_sim_time', 'false', 'Use /clock.'),
     ('log_level', 'info', 'Node log level.'),
     ('rviz', 'false', 'Start RViz2 with the shipped config.'),
-    ('record', 'false', 'Record input and outputs with ros2 bag (MCAP).'),
+    ('record', 'false', 'Record the inputs the node subscribes (image/compressed with '
+     'input_transport compressed) and its outputs with ros2 bag (MCAP).'),
     ('fixed_frame', 'camera_color_optical_frame', 'RViz fixed frame.'),
     ('bag_dir', '', 'Output directory of the recording (must not exist); empty = a new '
      'clip_depth_YYYY_MM_DD-HH_MM_SS per run.'),
@@ -63,8 +65,9 @@ def _launch_setup(context, *args, **kwargs):
     if launch_bool(arg('record'), 'record'):
         # Decided at launch time, so every run records into a directory of its own.
         output = bag_directory(arg('bag_dir'), datetime.datetime.now())
+        transport = parameter_file_transport(arg('params_file'), arg('input_transport'))
         actions.append(ExecuteProcess(
-            cmd=record_command(output, recorded_topics(namespace, image, info)),
+            cmd=record_command(output, recorded_topics(namespace, image, info, transport)),
             output='screen'))
     rviz = Node(
         package='rviz2', executable='rviz2', name='rviz2', namespace=namespace,

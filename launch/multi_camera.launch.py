@@ -8,13 +8,20 @@ ros2 launch clip_depth_ros multi_camera.launch.py cameras_file:=my_cameras.yaml 
 The cameras file (see config/cameras.yaml) names each camera's image and camera_info topics
 and transport; camera NAME publishes NAME/depth/... either way. `cameras:="[front, left]"`
 instead of a file uses the default topics NAME/image and NAME/camera_info. isolate:=true runs
-one single-camera node (depth.launch.py) per camera, each in its own process.
+one single-camera node (depth.launch.py) per camera, each in its own process. record:=true
+records every camera's subscribed inputs (image/compressed for compressed cameras) and outputs
+into one new MCAP bag (clip_depth_YYYY_MM_DD-HH_MM_SS, or bag_dir).
 """
 
-from clip_depth_ros.ros.launch_support import (cameras_from_names, isolated_launch_arguments,
-                                               launch_bool, load_cameras, shared_node_parameters)
+import datetime
+
+from clip_depth_ros.ros.launch_support import (bag_directory, cameras_from_names,
+                                               isolated_launch_arguments, launch_bool,
+                                               load_cameras, record_command,
+                                               recorded_camera_topics, shared_node_parameters)
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription
+from launch.actions import OpaqueFunction
 from launch.actions import SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
@@ -34,13 +41,20 @@ def _launch_setup(context, *args, **kwargs):
     names = arg('cameras')
     cameras = cameras_from_names(names) if names.strip() else load_cameras(arg('cameras_file'))
     namespace = arg('namespace')
+    recording = []
+    if launch_bool(arg('record'), 'record'):
+        # One bag for all cameras, isolated or not; decided at launch time, new per run.
+        output = bag_directory(arg('bag_dir'), datetime.datetime.now())
+        recording = [ExecuteProcess(
+            cmd=record_command(output, recorded_camera_topics(namespace, cameras)),
+            output='screen')]
     if launch_bool(arg('isolate'), 'isolate'):
         single = PathJoinSubstitution([FindPackageShare(PACKAGE), 'launch', 'depth.launch.py'])
         forwarded = {k: arg(k) for k in FORWARDED}
         return [IncludeLaunchDescription(
             PythonLaunchDescriptionSource(single.perform(context)),
             launch_arguments=dict(forwarded, **isolated_launch_arguments(c, namespace)).items())
-            for c in cameras]
+            for c in cameras] + recording
     overrides = {'use_sim_time': launch_bool(arg('use_sim_time'), 'use_sim_time')}
     for name in ('checkpoint', 'device'):
         if arg(name):
@@ -49,7 +63,7 @@ def _launch_setup(context, *args, **kwargs):
         package=PACKAGE, executable='depth_node', name='depth_node', namespace=namespace,
         output='screen', emulate_tty=True,
         parameters=[arg('params_file'), shared_node_parameters(cameras), overrides],
-        ros_arguments=['--log-level', arg('log_level')])]
+        ros_arguments=['--log-level', arg('log_level')])] + recording
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -84,6 +98,12 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('fastdds_shm', default_value='false',
                               description='Use the shipped Fast DDS shared-memory profile '
                               '(large messages between processes on one host).'),
+        DeclareLaunchArgument('record', default_value='false',
+                              description="Record every camera's subscribed inputs and "
+                              'outputs with ros2 bag (MCAP), in one bag.'),
+        DeclareLaunchArgument('bag_dir', default_value='',
+                              description='Output directory of the recording (must not '
+                              'exist); empty = a new clip_depth_YYYY_MM_DD-HH_MM_SS per run.'),
         shm,
         OpaqueFunction(function=_launch_setup),
     ])

@@ -76,6 +76,25 @@ def test_mcap_raw_16uc1_pairs_split_by_time_and_values(tmp_path, tum):
         build_bag_datasets(bag, TOPICS, val_fraction=0.2, val_gap_s=60.0)
 
 
+def test_distorted_bag_trains_on_the_node_s_rectified_frames(tmp_path, tum):
+    """Colour and its registered depth are rectified with the node's maps, focal from P."""
+    from clip_depth_ros.frames.rectify import CameraModel
+    d = [-0.3, 0.05, 0.0, 0.0, 0.0]
+    bag = write_rgbd_bag(tmp_path / 'a', frames(tum)[:2], CAMERA, 'mcap', distortion=d)
+    train, _ = build_bag_datasets(bag, TOPICS, val_fraction=0.5)
+    item, ref = train[0], tum[0]
+    fx, fy, cx, cy = CAMERA
+    model = CameraModel.from_camera_info([fx, 0, cx, 0, fy, cy, 0, 0, 1],
+                                         [fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0], 640, 480,
+                                         d=d, r=np.eye(3).ravel())
+    assert not np.array_equal(item['image'], ref['image'])
+    np.testing.assert_array_equal(item['image'], model.rectify(ref['image']))
+    expected = model.rectify(np.rint(ref['depth'] * 1000).astype(np.float32) / 1000,
+                             cv2.INTER_NEAREST)
+    np.testing.assert_allclose(item['depth'], expected, atol=1e-6)
+    assert item['focal'] == pytest.approx(fx)
+
+
 def test_sqlite3_compressed_colour_32fc1_depth_rep117(tmp_path, tum):
     fr = frames(tum)
     special = fr[0].depth_m.copy()

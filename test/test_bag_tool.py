@@ -53,7 +53,8 @@ def write_bag(path, storage='mcap', compressed=False, n=4, camera=None):
             fields.update(camera or {})
             x0, y0, roi_w, roi_h = fields.pop('roi')
             ci = T['sensor_msgs/msg/CameraInfo'](
-                header=header(i), distortion_model='plumb_bob', d=np.zeros(5),
+                header=header(i), distortion_model='plumb_bob',
+                d=np.array(fields.pop('d', [0.0] * 5), float),
                 r=np.eye(3).ravel(), k=np.array(fields.pop('k'), float),
                 p=np.array(fields.pop('p'), float), **fields,
                 roi=T['sensor_msgs/msg/RegionOfInterest'](x_offset=x0, y_offset=y0,
@@ -350,6 +351,48 @@ def test_binning_and_roi_give_the_node_s_cloud(tmp_path, tiny_estimator):
                           np.float32).reshape(H, W, 8)[..., :3]
     expected = geometry.unproject(geometry.mask_range(depth, 10.0), node_intr)
     np.testing.assert_allclose(cloud, expected.reshape(H, W, 3), rtol=1e-6, atol=1e-6)
+
+
+def test_distorted_bag_is_rectified_as_the_node_does(tmp_path, tiny_estimator):
+    from clip_depth_ros.frames import geometry
+    from clip_depth_ros.frames.rectify import CameraModel
+    d = [-0.3, 0.05, 0.0, 0.0, 0.0]
+    src = write_bag(tmp_path / 'in', n=2, camera={'d': d})
+    summary = process_bag(src, tmp_path / 'out', tiny_estimator, max_range_m=10.0)
+    assert summary.frames == 2 and 'rectifying' in summary.rectify['/cam/color/camera_info']
+    msgs = read_all(tmp_path / 'out')
+    info = msgs['/cam/color/depth/camera_info'][0][1]
+    assert list(info.d) == [0.0] * 5 and list(info.p) == P
+    assert list(info.r) == list(np.eye(3).ravel())
+    assert list(info.k) == [P[0], P[1], P[2], P[4], P[5], P[6], P[8], P[9], P[10]]
+    model = CameraModel.from_camera_info(K, P, W, H, d=d, r=np.eye(3).ravel())
+    rectified = model.rectify(frames(1)[0])
+    depth = np.frombuffer(msgs['/cam/color/depth/image'][0][1].data.tobytes(),
+                          np.float32).reshape(H, W)
+    expected = geometry.mask_range(tiny_estimator.predict(rectified, focal_px=P[0]), 10.0)
+    np.testing.assert_allclose(depth, expected, rtol=1e-5, equal_nan=True)
+    # --rectify off: frames taken as rectified, camera_info copied as recorded
+    summary = process_bag(src, tmp_path / 'off', tiny_estimator, rectify='off')
+    off = read_all(tmp_path / 'off')
+    assert list(off['/cam/color/depth/camera_info'][0][1].d) == d
+    depth = np.frombuffer(off['/cam/color/depth/image'][0][1].data.tobytes(),
+                          np.float32).reshape(H, W)
+    np.testing.assert_allclose(depth, tiny_estimator.predict(frames(1)[0], focal_px=P[0]),
+                               rtol=1e-5)
+
+
+def test_implausible_camera_info_gives_canonical_depth_only(tmp_path, tiny_estimator):
+    camera = {'k': [1e300, 0, 32.0, 0, 1e300, 24.0, 0, 0, 1], 'p': [0.0] * 12}
+    src = write_bag(tmp_path / 'in', n=2, camera=camera)
+    summary = process_bag(src, tmp_path / 'out', tiny_estimator)
+    assert summary.frames == 2
+    count, reason = summary.camera_info_problems['/cam/color/image_raw']
+    assert count == 2 and 'implausible focal length' in reason
+    msgs = read_all(tmp_path / 'out')
+    assert '/cam/color/depth/camera_info' not in msgs and '/cam/color/depth/points' not in msgs
+    got = np.frombuffer(msgs['/cam/color/depth/image'][0][1].data.tobytes(), np.float32)
+    np.testing.assert_allclose(got.reshape(H, W), tiny_estimator.predict(frames(1)[0]),
+                               rtol=1e-5)
 
 
 def test_bag_without_camera_info_gets_depth_only(tmp_path, tiny_estimator, caplog):

@@ -139,9 +139,11 @@ def test_frames_wait_for_a_coming_camera_info_then_take_the_canonical_camera():
     assert cam.awaiting_camera_info(one, wait_s=1.0)
     assert cam.status('active')[2]['dropped_awaiting_camera_info'] == '3'
     info = SimpleNamespace(width=64, height=48, k=[500.0, 0, 32, 0, 500.0, 24, 0, 0, 1],
-                           p=[0.0] * 12, binning_x=0, binning_y=0,
-                           roi=SimpleNamespace(x_offset=0, y_offset=0, width=0, height=0))
-    cam.camera_info_arrived(info, geometry.Intrinsics.from_camera_info_msg)
+                           p=[0.0] * 12, binning_x=0, binning_y=0, d=[0.0] * 5,
+                           r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], distortion_model='plumb_bob',
+                           roi=SimpleNamespace(x_offset=0, y_offset=0, width=0, height=0,
+                                               do_rectify=False))
+    cam.camera_info_arrived(info)
     assert not cam.awaiting_camera_info(one, wait_s=1.0)
     assert cam.intrinsics(64, 48)[1].fx == 500.0 and cam.camera_info_state() == 'ok'
 

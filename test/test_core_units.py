@@ -47,7 +47,7 @@ def test_intrinsics_prefers_p_and_falls_back_to_k():
     assert (intr.fx, intr.fy, intr.cx, intr.cy) == (500.0, 510.0, 320.0, 240.0)
     with pytest.raises(geometry.InvalidIntrinsics, match='all-zero'):
         geometry.Intrinsics.from_camera_info([0.0] * 9, [0.0] * 12, 640, 480)
-    with pytest.raises(geometry.InvalidIntrinsics, match='non-positive'):
+    with pytest.raises(geometry.InvalidIntrinsics, match='implausible focal length fx=-1'):
         geometry.Intrinsics.from_camera_info([-1.0] + k[1:], [0.0] * 12, 640, 480)
 
 

@@ -287,13 +287,26 @@ def test_bad_inputs_leave_node_serving(rig):
     ('zero', {'k': [0.0] * 9, 'p': [0.0] * 12}, 'all-zero'),
     ('nan', {'k': [float('nan')] + K[1:], 'p': [0.0] * 12}, 'non-finite'),
     ('size', {'width': W * 2, 'height': H * 2}, 'the image is'),
+    # implausible intrinsics: a camera_info problem, not a cloud at 1e300 m
+    ('huge focal', {'k': [1e300, 0, 64, 0, 1e300, 48, 0, 0, 1], 'p': [0.0] * 12},
+     'implausible focal'),
+    ('tiny focal', {'p': [1e-30, 0, 62.5, 0, 0, 115.0, 47.0, 0, 0, 0, 1, 0]},
+     'implausible focal'),
+    ('far centre', {'p': [105.0, 0, 5000.0, 0, 0, 115.0, 47.0, 0, 0, 0, 1, 0]},
+     'principal point'),
 ])
-def test_bad_camera_info_gives_depth_without_cloud(rig, name, info, phrase):
+def test_bad_camera_info_gives_depth_without_cloud(rig, tiny_estimator, name, info, phrase):
     rig.send_info(camera_info(header(), **info))
     try:
         hdr = header()
         n_points = len(rig.points)
-        rig.send(raw_image(rgb_frame(7), hdr))
+        rgb = rgb_frame(7)
+        depth = conversions.image_to_depth(rig.send(raw_image(rgb, hdr)))
+        # depth at the canonical camera's scale, as without camera_info
+        expected = tiny_estimator.predict(rgb, focal_px=None)
+        finite = np.isfinite(depth)
+        assert finite.any()
+        np.testing.assert_allclose(depth[finite], expected[finite], rtol=1e-5)
         status = rig.latest_status(lambda st: phrase in st.message)
         assert status.level == DiagnosticStatus.WARN
         values = {kv.key: kv.value for kv in status.values}
@@ -305,6 +318,89 @@ def test_bad_camera_info_gives_depth_without_cloud(rig, name, info, phrase):
     wait_for(lambda: any(m.header.stamp == hdr.stamp for m in rig.points), what='cloud back')
     # Reliable and in order: a cloud of the bad frame would have arrived before this one.
     assert not any(m.header.stamp == bad_hdr.stamp for m in rig.points[n_points:])
+
+
+def _send_info_and_wait(rig, info):
+    rig.info_pub.publish(info)
+    wait_for(lambda: rig.node.camera_info is not None
+             and list(rig.node.camera_info.d) == list(info.d)
+             and list(rig.node.camera_info.p) == list(info.p), what='camera_info')
+
+
+def test_distorted_camera_info_gives_rectified_geometry(rig, tiny_estimator, max_range):
+    from clip_depth_ros.frames.rectify import CameraModel
+    distorted = camera_info(header())
+    distorted.d = [-0.3, 0.05, 0.0, 0.0, 0.0]
+    _send_info_and_wait(rig, distorted)
+    try:
+        rgb, hdr = rgb_frame(11), header()
+        depth = conversions.image_to_depth(rig.send(raw_image(rgb, hdr)))
+        # the model saw the rectified frame, at P's focal length
+        rectified = CameraModel.from_camera_info_msg(distorted, 'auto').rectify(rgb)
+        assert not np.array_equal(rectified, rgb)
+        expected = geometry.mask_range(tiny_estimator.predict(rectified, focal_px=P[0]),
+                                       max_range)
+        np.testing.assert_allclose(depth, expected, rtol=1e-5, equal_nan=True)
+        wait_for(lambda: any(m.header.stamp == hdr.stamp for m in rig.info), what='info')
+        info = next(m for m in rig.info if m.header.stamp == hdr.stamp)
+        assert list(info.d) == [0.0] * 5 and list(info.p) == P
+        assert list(info.k) == [P[0], P[1], P[2], P[4], P[5], P[6], P[8], P[9], P[10]]
+        assert list(info.r) == [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0]
+        assert (info.width, info.height) == (W, H)
+        wait_for(lambda: any(m.header.stamp == hdr.stamp for m in rig.points), what='cloud')
+        status = rig.latest_status(lambda st: 'rectifying' in {
+            kv.key: kv.value for kv in st.values}.get('rectify', ''))
+        assert 'plumb_bob' in {kv.key: kv.value for kv in status.values}['rectify']
+    finally:
+        _send_info_and_wait(rig, camera_info(header()))
+
+
+def _call(graph, srv_type, name, request):
+    client = graph.probe.create_client(srv_type, name)
+    try:
+        assert client.wait_for_service(timeout_sec=20.0), f'no service {name}'
+        future = client.call_async(request)
+        wait_for(future.done, what=f'{name} response')
+        return future.result()
+    finally:
+        graph.probe.destroy_client(client)
+
+
+def _dump(graph, node_name):
+    """Do what `ros2 param dump` does: list every name, then get them all in one request."""
+    from rcl_interfaces.srv import GetParameters, ListParameters
+    listed = _call(graph, ListParameters, f'{node_name}/list_parameters',
+                   ListParameters.Request()).result.names
+    values = _call(graph, GetParameters, f'{node_name}/get_parameters',
+                   GetParameters.Request(names=listed)).values
+    return list(listed), values
+
+
+def test_every_parameter_is_readable_at_once(rig, tiny_checkpoint):
+    from rcl_interfaces.msg import ParameterType
+    names, values = _dump(rig.graph, f'{rig.ns}/depth_node')
+    assert 'checkpoint' in names and 'rectify' in names
+    assert 'cameras' not in names  # single camera: no value, so not declared
+    assert len(values) == len(names)
+    assert all(v.type != ParameterType.PARAMETER_NOT_SET for v in values)
+    # several cameras: `cameras` has its value, and so has every camera's parameter
+    graph = Graph()
+    try:
+        node = DepthNode(context=graph.context, namespace='/params_multi', parameter_overrides=[
+            Parameter('checkpoint', value=str(tiny_checkpoint)), Parameter('device', value='cpu'),
+            Parameter('cameras', value=['front', 'left'])])
+        graph.add(node)
+        node.trigger_configure()
+        names, values = _dump(graph, '/params_multi/depth_node')
+        by_name = dict(zip(names, values))
+        assert len(values) == len(names)
+        assert all(v.type != ParameterType.PARAMETER_NOT_SET for v in values)
+        assert list(by_name['cameras'].string_array_value) == ['front', 'left']
+        assert by_name['left.image'].string_value == 'left/image'
+        assert node.get_parameter('cameras').value == ['front', 'left']
+        assert node.describe_parameter('cameras').read_only
+    finally:
+        graph.close()
 
 
 def test_frames_before_the_first_camera_info_wait_for_it(tiny_checkpoint, tiny_estimator):

@@ -318,6 +318,60 @@ def test_record_command_names_topics_with_the_topics_option():
     assert cmd[cmd.index('--topics') + 1:] == topics
 
 
+def test_recording_follows_the_transport(tmp_path):
+    from clip_depth_ros.ros.launch_support import (Camera, parameter_file_transport,
+                                                   recorded_camera_topics, recorded_topics)
+    topics = recorded_topics('cam', 'image', '/driver/camera_info', 'compressed')
+    assert topics[:2] == ['/cam/image/compressed', '/driver/camera_info']
+    assert '/cam/image' not in topics
+    # depth.launch.py: input_transport from the argument, else from the parameter file
+    params = tmp_path / 'p.yaml'
+    params.write_text('/**:\n  ros__parameters:\n    input_transport: compressed\n')
+    assert parameter_file_transport(params) == 'compressed'
+    assert parameter_file_transport(params, 'raw') == 'raw'
+    assert parameter_file_transport(REPO / 'config' / 'depth.yaml') == 'raw'
+    params.write_text('/cam/depth_node:\n  ros__parameters:\n    input_transport: compressed\n')
+    assert parameter_file_transport(params) == 'compressed'
+    params.write_text('/other_node:\n  ros__parameters:\n    input_transport: compressed\n')
+    assert parameter_file_transport(params) == 'raw'
+    # multi_camera.launch.py: per camera, its own transport
+    cameras = [Camera('front', '/f/image_raw'), Camera('left', transport='compressed')]
+    assert recorded_camera_topics('robot', cameras) == [
+        '/f/image_raw', '/robot/front/camera_info', '/robot/front/depth/image',
+        '/robot/front/depth/camera_info', '/robot/front/depth/points',
+        '/robot/front/depth/colormap', '/robot/left/image/compressed',
+        '/robot/left/camera_info', '/robot/left/depth/image', '/robot/left/depth/camera_info',
+        '/robot/left/depth/points', '/robot/left/depth/colormap', '/diagnostics']
+
+
+def test_single_camera_recording_is_what_the_node_subscribes(tiny_checkpoint):
+    """depth.launch.py's remappings on a real node: the recorded inputs are its inputs."""
+    from clip_depth_ros.ros.depth_node import DepthNode
+    from clip_depth_ros.ros.launch_support import input_remappings, recorded_topics
+    from rclpy.parameter import Parameter
+    from ros_harness import Graph, wait_for
+    image, info = '/driver/color/image_raw', '/driver/color/camera_info'
+    remap = [a for old, new in input_remappings(image, info) for a in ('-r', f'{old}:={new}')]
+    graph = Graph()
+    try:
+        node = DepthNode(context=graph.context, namespace='cam1', cli_args=['--ros-args'] + remap,
+                         parameter_overrides=[Parameter('checkpoint', value=str(tiny_checkpoint)),
+                                              Parameter('device', value='cpu'),
+                                              Parameter('input_transport', value='compressed')])
+        graph.add(node)
+        node.autostart()
+        recorded = set(recorded_topics('cam1', image, info, 'compressed'))
+
+        def subscribed():
+            return {n for n, _ in node.get_subscriber_names_and_types_by_node('depth_node',
+                                                                              '/cam1')}
+        wait_for(lambda: len(subscribed()) >= 2, timeout=30, what='subscriptions')
+        assert subscribed() == {image + '/compressed', info}
+        assert subscribed() <= recorded
+    finally:
+        graph.close()
+
+
 def flattened(params: dict, prefix: str = '') -> dict:
     """Nested parameter dicts as launch_ros passes them to a node: 'front.image' etc."""
     out = {}
@@ -331,7 +385,8 @@ def flattened(params: dict, prefix: str = '') -> dict:
 
 def test_cameras_file_configures_the_real_node(tiny_checkpoint):
     """What multi_camera.launch.py hands the node: every camera's topics, in and out."""
-    from clip_depth_ros.ros.launch_support import load_cameras, shared_node_parameters
+    from clip_depth_ros.ros.launch_support import (load_cameras, recorded_camera_topics,
+                                                   shared_node_parameters)
     from clip_depth_ros.ros.depth_node import DepthNode
     from rclpy.parameter import Parameter
     from ros_harness import Graph, wait_for
@@ -355,5 +410,10 @@ def test_cameras_file_configures_the_real_node(tiny_checkpoint):
                  and expected_out <= topics('publisher'), timeout=30,
                  what=f'subscriptions {expected_in} and publishers {expected_out}')
         assert not {t for t in topics('subscriber') if t.endswith('image')} - expected_in
+        # record:=true records exactly what the node reads, and all it publishes
+        recorded = set(recorded_camera_topics('robot', load_cameras(REPO / 'config' /
+                                                                    'cameras.yaml')))
+        assert topics('subscriber') <= recorded and expected_out <= recorded
+        assert '/left/color/image_raw' not in recorded
     finally:
         graph.close()

@@ -26,8 +26,8 @@ from clip_depth_ros.bags.reader import (BagError, CAMERA_INFO, CameraInfos, CLOU
 from clip_depth_ros.bags.references import BagReferences
 from clip_depth_ros.config import AnchorConfig
 from clip_depth_ros.engine.output_files import building, check_output
-from clip_depth_ros.frames import geometry
 from clip_depth_ros.frames.limits import DEFAULT_LIMITS, FrameLimits, FrameRejected
+from clip_depth_ros.frames.rectify import CameraModels
 from clip_depth_ros.serving.frame_path import (CANONICAL_FALLBACK, decode_for_model,
                                                read_intrinsics, usable_intrinsics)
 from clip_depth_ros.serving.messages import (camera_info_message, cloud_message, depth_message,
@@ -48,6 +48,8 @@ class BagSummary:
     no_camera_info: List[str] = field(default_factory=list)
     # topic -> (frames, first message): frames whose camera_info could not be used
     camera_info_problems: Dict[str, Tuple[int, str]] = field(default_factory=dict)
+    # camera_info topic -> what rectification did (auto: rectifying, not needed; off)
+    rectify: Dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     # image topic -> (frames corrected, frames left as predicted) by scale anchoring
     anchored: Dict[str, Tuple[int, int]] = field(default_factory=dict)
@@ -72,7 +74,7 @@ class BagSummary:
 def process_bag(input_path: Path, output_path: Path, estimator,
                 image_topics: Sequence[str] = (), points: bool = True,
                 colorize_points: bool = True, max_range_m: float = 1e9,
-                storage: Optional[str] = None,
+                storage: Optional[str] = None, rectify: str = 'auto',
                 progress: Optional[Callable[[int], Callable[[], None]]] = None,
                 limits: FrameLimits = DEFAULT_LIMITS, verify: bool = True,
                 reference_topic: str = '', anchor: Optional[AnchorConfig] = None) -> BagSummary:
@@ -84,6 +86,8 @@ def process_bag(input_path: Path, output_path: Path, estimator,
     (`anchor`: the fit, tolerance and smoothing; its mode follows the topic's type).
 
     `estimator` is a DepthEstimator (or anything with `predict`, like OnnxDepthEstimator).
+    `rectify` is the node's: auto rectifies frames whose camera_info has distortion and
+    writes depth, camera_info (D = 0, K = P) and points in the rectified geometry.
     The input is only ever opened read-only. The output is written inside a fresh directory
     made by mkdtemp beside it (a name no input can have), under its final name, then renamed
     into place; on any failure only that directory is removed.
@@ -124,6 +128,7 @@ def process_bag(input_path: Path, output_path: Path, estimator,
             copies = {c.id: out.call(_copy_connection, c, typestore)
                       for c in reader.connections}
             outputs = _add_outputs(out, typestore, images, points, infos)
+            models = {topic: CameraModels(rectify) for topic in infos}
             tick = progress(sum(c.msgcount for c in images)) if progress else None
             refs = None
             if reference_topic:  # scale anchoring: frames wait for their reference's turn
@@ -133,8 +138,8 @@ def process_bag(input_path: Path, output_path: Path, estimator,
 
             def run(conn, timestamp, raw) -> None:
                 _process_image(typestore, out, outputs[conn.id], conn, timestamp, raw,
-                               infos, estimator, points, colorize_points, max_range_m,
-                               summary, limits, input_path, refs)
+                               infos, models, estimator, points, colorize_points,
+                               max_range_m, summary, limits, input_path, refs)
                 if tick:
                     tick()
             for conn, timestamp, raw in messages(reader, input_path):
@@ -254,7 +259,7 @@ def _add_outputs(out: '_Output', typestore, images, points: bool,
     return outputs
 
 
-def _process_image(typestore, writer, out, conn, timestamp, raw, infos, estimator,
+def _process_image(typestore, writer, out, conn, timestamp, raw, infos, models, estimator,
                    points: bool, colorize: bool, max_range_m: float,
                    summary: BagSummary, limits: FrameLimits, bag: Path, refs=None) -> None:
     msg = deserialize(typestore, raw, conn, bag, timestamp)
@@ -264,15 +269,21 @@ def _process_image(typestore, writer, out, conn, timestamp, raw, infos, estimato
         summary.skip(conn.topic, f'image.{e.kind}', str(e))
         return
     header = msg.header
-    info = infos.get(out['ns'] + '/camera_info')
+    info_topic = out['ns'] + '/camera_info'
+    info = infos.get(info_topic)
     info = info.for_stamp(stamp_ns(header)) if info else None
-    intr = None
+    intr, info_fields = None, None
     if info is not None:
-        intr, error = usable_intrinsics(*read_intrinsics(
-            lambda: geometry.Intrinsics.from_camera_info_msg(info)), rgb.shape[1], rgb.shape[0])
-        if intr is None:
-            summary.camera_info_problem(conn.topic, f'{out["ns"]}/camera_info: {error}: '
+        # The node's camera step: a checked camera model, the frame rectified when it asks.
+        model, error = usable_intrinsics(*read_intrinsics(lambda: models[info_topic].get(info)),
+                                         rgb.shape[1], rgb.shape[0])
+        if model is None:
+            summary.camera_info_problem(conn.topic, f'{info_topic}: {error}: '
                                         f'{CANONICAL_FALLBACK}')
+        else:
+            rgb = model.rectify(rgb)
+            intr, info_fields = model.intrinsics, model.camera_info_fields(info)
+            summary.rectify[info_topic] = model.state
     try:
         frame = depth_and_cloud(estimator, rgb, max_range_m, intr, colorize=colorize,
                                 points=points and 'points' in out,
@@ -291,7 +302,7 @@ def _process_image(typestore, writer, out, conn, timestamp, raw, infos, estimato
     summary.frames += 1
     if intr is None or 'info' not in out:
         return
-    write('info', camera_info_message(types, header, info), CAMERA_INFO)
+    write('info', camera_info_message(types, header, info_fields), CAMERA_INFO)
     if frame.cloud is not None:
         write('points', cloud_message(types, header, np.frombuffer(frame.cloud, np.uint8),
                                       frame.cloud_height, frame.cloud_width, frame.cloud_rgb),

@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 
 from clip_depth_ros.cli.common import (add_debug_option, load_estimator, max_range_arg, tool_main,
                                        UsageError)
-from clip_depth_ros.config import ANCHOR_FITS, AnchorConfig, PRECISIONS
+from clip_depth_ros.config import ANCHOR_FITS, AnchorConfig, PRECISIONS, RECTIFY_MODES
 from clip_depth_ros.engine.output_files import check_output
 from clip_depth_ros.frames.limits import FrameLimits
 
@@ -31,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the model's max depth); the node's max_range parameter")
     p.add_argument('--storage', choices=('mcap', 'sqlite3'), default=None,
                    help='output storage (default: as the input)')
+    p.add_argument('--rectify', choices=RECTIFY_MODES, default='auto',
+                   help='auto: rectify frames whose camera_info has distortion (as the node '
+                        'and image_proc do) and write depth, camera_info and points in the '
+                        'rectified geometry; off: the images are already rectified')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: CUDA if present)')
     p.add_argument('--precision', default='auto', choices=PRECISIONS,
                    help='autocast precision; auto = bf16 where the device computes it natively')
@@ -104,7 +108,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                            else args.max_range),
                               storage=args.storage, progress=progress, limits=limits,
                               verify=False, reference_topic=args.reference_topic,
-                              anchor=anchor)
+                              anchor=anchor, rectify=args.rectify)
     finally:
         if bar is not None:
             bar.close()
@@ -119,6 +123,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               'predicted (no reference within the tolerance, or no fit)')
     for topic in summary.no_camera_info:
         print(f'  {topic}: no camera_info, depth only')
+    for topic, state in sorted(summary.rectify.items()):
+        print(f'  {topic}: rectify {state}')
     for topic, (count, first) in sorted(summary.camera_info_problems.items()):
         print(f'  {count} frames on {topic} without usable camera_info ({first})')
     return 0

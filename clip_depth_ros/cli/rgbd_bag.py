@@ -40,9 +40,12 @@ class RgbdFrame:
 def write_rgbd_bag(path: Path, frames: Iterable[RgbdFrame], camera: Camera,
                    storage: str = 'mcap', compressed: bool = False,
                    depth_encoding: str = '16UC1', depth_camera: Optional[Camera] = None,
-                   frame_id: str = 'camera_color_optical_frame', poses=None) -> Path:
+                   frame_id: str = 'camera_color_optical_frame', poses=None,
+                   distortion: Sequence[float] = ()) -> Path:
     """
     Write `frames` to a new bag at `path`; camera_info with each colour frame.
+
+    `distortion`: the camera_info's plumb_bob D (default none: a rectified camera).
 
     `poses` (a temporal.PoseTrack of world-from-optical-frame poses) adds /tf as a driver and
     a localiser publish it: world -> camera_link moving, camera_link -> `frame_id` static.
@@ -68,7 +71,8 @@ def write_rgbd_bag(path: Path, frames: Iterable[RgbdFrame], camera: Camera,
         fx, fy, cx, cy = cam
         return t[info_type](
             header=header(stamp), height=h, width=w, distortion_model='plumb_bob',
-            d=np.zeros(5), k=np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1], np.float64),
+            d=np.array(list(distortion) or [0.0] * 5, np.float64),
+            k=np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1], np.float64),
             r=np.eye(3).ravel(), p=np.array([fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0],
                                             np.float64),
             binning_x=0, binning_y=0,

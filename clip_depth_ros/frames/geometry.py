@@ -34,8 +34,18 @@ def cloud_layout(with_rgb: bool) -> List[Tuple[str, int]]:
     return [('x', 0), ('y', 4), ('z', 8)] + ([('rgb', RGB_OFFSET)] if with_rgb else [])
 
 
+# Focal lengths a real camera can have, in pixels at the image's own resolution: below 1 px a
+# pixel sees more than 90 degrees, above 1e6 px it sees less than a milliradian across 1000 px.
+# Outside, the camera_info is wrong (and 1e300 overflows the cloud).
+MIN_FOCAL_PX, MAX_FOCAL_PX = 1.0, 1e6
+
+
 class InvalidIntrinsics(ValueError):
-    """A CameraInfo cannot be used to unproject (all-zero or non-finite matrix, wrong size)."""
+    """
+    A CameraInfo cannot be used to unproject.
+
+    All-zero or non-finite matrix, an implausible focal length or principal point, wrong size.
+    """
 
 
 @dataclass(frozen=True)
@@ -82,12 +92,10 @@ class Intrinsics:
             fx, fy, cx, cy, source = k[0], k[4], k[2], k[5], 'K'
         else:
             raise InvalidIntrinsics('camera_info has all-zero K and P matrices')
-        values = np.array([fx, fy, cx, cy])
-        if not np.all(np.isfinite(values)):
-            raise InvalidIntrinsics(f'camera_info {source} holds non-finite values {values}')
-        if fx <= 0 or fy <= 0:
-            raise InvalidIntrinsics(f'camera_info {source} has non-positive focal length '
-                                    f'fx={fx}, fy={fy}')
+        matrix = p if source == 'P' else k
+        if not np.all(np.isfinite(matrix)):
+            raise InvalidIntrinsics(f'camera_info {source} holds non-finite values '
+                                    f'{matrix.tolist()}')
         if width <= 0 or height <= 0:
             raise InvalidIntrinsics(f'camera_info has no image size ({width}x{height})')
         bx, by = int(binning_x) or 1, int(binning_y) or 1  # 0 = no binning, as 1
@@ -101,8 +109,30 @@ class Intrinsics:
         if roi_w < bx or roi_h < by:
             raise InvalidIntrinsics(f'camera_info binning {bx}x{by} leaves no pixel of the '
                                     f'{roi_w}x{roi_h} roi')
-        return cls(float(fx / bx), float(fy / by), float((cx - x0) / bx),
+        intr = cls(float(fx / bx), float(fy / by), float((cx - x0) / bx),
                    float((cy - y0) / by), roi_w // bx, roi_h // by)
+        intr.check_plausible(source)
+        return intr
+
+    def check_plausible(self, source: str = 'P') -> None:
+        """
+        Refuse what no camera has: focal lengths outside [1, 1e6] px, a far-off centre.
+
+        Judged at the image's own resolution (binning and ROI applied). The principal point
+        may lie outside the image (a cropped or shifted sensor) but not by more than the
+        image's own width or height.
+        """
+        for name, f in (('fx', self.fx), ('fy', self.fy)):
+            if not MIN_FOCAL_PX <= f <= MAX_FOCAL_PX:
+                raise InvalidIntrinsics(
+                    f'camera_info {source} has an implausible focal length {name}={f:g} px '
+                    f'at {self.width}x{self.height} (expected {MIN_FOCAL_PX:g} to '
+                    f'{MAX_FOCAL_PX:g} px)')
+        if not (-self.width <= self.cx <= 2 * self.width
+                and -self.height <= self.cy <= 2 * self.height):
+            raise InvalidIntrinsics(
+                f'camera_info {source} puts the principal point ({self.cx:g}, {self.cy:g}) '
+                f'far outside the {self.width}x{self.height} image')
 
     def check_image_size(self, width: int, height: int) -> None:
         if (width, height) != (self.width, self.height):

@@ -10,7 +10,7 @@ few lines of numpy over `pixels` and `geometry`, tested against them where they 
 from __future__ import annotations
 
 import array
-from typing import Optional
+from typing import Any, Optional
 
 from clip_depth_ros.frames import geometry
 from clip_depth_ros.frames import pixels
@@ -67,8 +67,8 @@ def image_to_depth(msg: Image) -> np.ndarray:
     return rows[:, :msg.width * 4].copy().view(dtype).astype(np.float32)
 
 
-def restamped(info: CameraInfo, header: Header) -> CameraInfo:
-    """Copy `info` under `header` (the depth's), for depth/camera_info."""
+def restamped(info: Any, header: Header) -> CameraInfo:
+    """Copy `info` (a CameraInfo or its fields) under `header`, for depth/camera_info."""
     return messages.camera_info_message(TYPES, header, info)
 
 

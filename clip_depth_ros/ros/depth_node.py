@@ -24,11 +24,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from clip_depth_ros.config import CameraConfig, ConfigError, NodeConfig
 from clip_depth_ros.frames.colormap import colorize_depth
-from clip_depth_ros.frames.geometry import Intrinsics
 from clip_depth_ros.frames.limits import FrameRejected
 from clip_depth_ros.frames.pixels import message_to_rgb
 from clip_depth_ros.ros import conversions
-from clip_depth_ros.ros.parameters import (camera_config, camera_declarations, declarations,
+from clip_depth_ros.ros.parameters import (camera_config, camera_declarations, declare,
                                            names as parameter_names, value_of)
 from clip_depth_ros.ros.reference_inputs import ReferenceInputs
 from clip_depth_ros.serving.camera_stream import CameraStream, model_health
@@ -112,13 +111,14 @@ class DepthNode(LifecycleNode):
 
     def __init__(self, node_name: str = 'depth_node', **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
-        self.declare_parameters('', declarations())
+        declare(self)
         self.config = self._read_config()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.estimator = None
         self.problems = ProblemLog()  # the model's; each camera keeps its own
         self.cameras = [CameraStream(c, self.config.input_timeout,
-                                     self.config.input_error_timeout, self._warn)
+                                     self.config.input_error_timeout, self._warn,
+                                     rectify=self.config.rectify)
                         for c in self._camera_configs()]
         self._by_name = {cam.name: cam for cam in self.cameras}
         for cam in self.cameras:
@@ -384,8 +384,8 @@ class DepthNode(LifecycleNode):
             cam.qos = QOS_NAMES[reliability]
         else:
             sub = self.create_subscription(
-                CameraInfo, cam.info_topic, lambda msg, c=cam: c.camera_info_arrived(
-                    msg, Intrinsics.from_camera_info_msg), qos, event_callbacks=events)
+                CameraInfo, cam.info_topic, cam.camera_info_arrived, qos,
+                event_callbacks=events)
         self._subs[(cam.name, kind)] = (sub, reliability)
 
     def _graph_changed(self, _info: Any = None) -> None:
@@ -511,15 +511,16 @@ class DepthNode(LifecycleNode):
         """Run frames of one size (one per camera) as one batch; publish each camera's."""
         cfg, estimator = self.config, self.estimator
         start = time.perf_counter()
-        waits, infos, intrs = [], [], []
+        waits, infos, intrs, frames = [], [], [], []
         for cam, arrival_s, msg, rgb in group:
-            info, intr = cam.intrinsics(rgb.shape[1], rgb.shape[0])
+            rgb, info, intr = cam.prepare(rgb)  # rectified when its camera_info asks for it
+            frames.append(rgb)
             cam.focal_px = intr.fx if intr is not None else None
             waits.append((time.monotonic() - arrival_s) * 1e3)
             infos.append(info)
             intrs.append(intr)
         outputs = depth_and_cloud_batch(
-            estimator, [item[3] for item in group], cfg.max_range, intrs, cfg.point_stride,
+            estimator, frames, cfg.max_range, intrs, cfg.point_stride,
             cfg.colorize_points, conversions.new_buffer, points=cfg.publish_points,
             correct=[self.references.corrector(cam.name, msg.header, intrs[i])  # anchoring
                      for i, (cam, _, msg, _) in enumerate(group)])

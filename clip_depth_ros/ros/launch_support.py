@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple, Union
 
 from clip_depth_ros.config import (camera_topics, check_camera_name, check_known_keys, ConfigError,
-                                   parse_bool, TRANSPORTS)
+                                   NodeConfig, parse_bool, TRANSPORTS)
 import yaml
 
 _CAMERA_KEYS = ('image', 'camera_info', 'transport')
@@ -136,10 +136,51 @@ def input_remappings(image: str, camera_info: str) -> List[Tuple[str, str]]:
             ('camera_info', camera_info)]
 
 
-def recorded_topics(namespace: str, image: str, camera_info: str) -> List[str]:
-    """List the inputs, every output and /diagnostics of one single-camera node."""
+def subscribed_image_topic(image: str, transport: str) -> str:
+    """Return the topic the node reads for `image`: compressed reads `image`/compressed."""
+    return image.rstrip('/') + '/compressed' if transport == 'compressed' else image
+
+
+def recorded_topics(namespace: str, image: str, camera_info: str,
+                    transport: str = 'raw') -> List[str]:
+    """List the inputs the node subscribes, every output and /diagnostics of one camera node."""
+    image = subscribed_image_topic(image, transport)
     topics = [qualified(namespace, t) for t in (image, camera_info, *OUTPUTS)]
     return topics + ['/diagnostics']
+
+
+def recorded_camera_topics(namespace: str, cameras: Sequence[Camera]) -> List[str]:
+    """List what every camera's node subscribes and publishes (NAME/depth/...), /diagnostics."""
+    topics: List[str] = []
+    for c in cameras:
+        topics += [qualified(namespace, subscribed_image_topic(c.image, c.transport)),
+                   qualified(namespace, c.camera_info)]
+        topics += [qualified(namespace, f'{c.name}/{output}') for output in OUTPUTS]
+    return topics + ['/diagnostics']
+
+
+def parameter_file_transport(path: Union[str, os.PathLike], override: str = '') -> str:
+    """
+    Return the input_transport a depth node started with this parameter file uses.
+
+    `override` (a launch argument) wins; else the value under a node entry that matches any
+    depth node ('/**', '**', or a name ending in depth_node); else the node's default.
+    """
+    if override:
+        return override
+    try:
+        document = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f'{path}: cannot read the parameter file: {e}') from None
+    found = NodeConfig.input_transport
+    for key, entry in (document.items() if isinstance(document, dict) else ()):
+        params = entry.get('ros__parameters') if isinstance(entry, dict) else None
+        if isinstance(params, dict) and 'input_transport' in params and (
+                key in ('/**', '**') or str(key).rstrip('/').endswith('depth_node')):
+            found = params['input_transport']
+    if found not in TRANSPORTS:
+        raise ConfigError(f'{path}: input_transport must be one of {TRANSPORTS}, got {found!r}')
+    return found
 
 
 def bag_directory(bag_dir: str, now: datetime.datetime,

@@ -14,7 +14,7 @@ import typing
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from clip_depth_ros.config import (ANCHOR_FITS, ANCHOR_MODES, camera_topics, CameraConfig,
-                                   INPUT_QOS, NodeConfig, PRECISIONS, TRANSPORTS)
+                                   INPUT_QOS, NodeConfig, PRECISIONS, RECTIFY_MODES, TRANSPORTS)
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.parameter import Parameter
 
@@ -41,6 +41,11 @@ SPECS: Dict[str, Spec] = {
     'input_qos': Spec(f'Input QoS, one of {", ".join(INPUT_QOS)}: auto matches the '
                       "publishers' reliability (read from the graph, re-checked every second), "
                       'sensor_data is best effort, reliable is reliable; keep last 1.', True),
+    'rectify': Spec(f'Rectification, one of {", ".join(RECTIFY_MODES)}: auto rectifies frames '
+                    'whose camera_info has non-zero distortion (or a rotation R) as image_proc '
+                    'does, and publishes depth, cloud and camera_info (D = 0, K = P) in the '
+                    'rectified geometry; off takes frames as rectified (subscribe image_rect).',
+                    True),
     'cameras': Spec('Camera names; empty = one camera on image and camera_info. Per camera '
                     'NAME.image, NAME.camera_info (default NAME/image, NAME/camera_info) and '
                     'NAME.transport; outputs under NAME/depth/. Empty reads as "not set": '
@@ -180,17 +185,38 @@ def declarations() -> List[Tuple[str, Any, ParameterDescriptor]]:
     """
     Return (name, default, descriptor) for every parameter, for `Node.declare_parameters`.
 
-    An empty list cannot carry its type in rclpy (9.x, Jazzy): `declare_parameter` infers the
-    type from the bare value, and `[]` infers BYTE_ARRAY, whatever the descriptor says (even a
-    typed STRING_ARRAY override of `[]` is refused as BYTE_ARRAY); a later `set_parameters` is
-    refused because the parameter is read-only; and `cameras: []` in a YAML file or
-    `-p cameras:=[]` arrives as NOT_SET. Such a parameter is therefore declared by type only,
-    `ros2 param get` says "not set", and `value_of` reads it as the table's default.
+    An empty list cannot carry its type in rclpy (7.x Jazzy, 9.x Kilted): `declare_parameter`
+    infers the type from the bare value, and `[]` infers BYTE_ARRAY, whatever the descriptor
+    says (even a typed STRING_ARRAY override of `[]` is refused as BYTE_ARRAY); and
+    `cameras: []` in a YAML file or `-p cameras:=[]` arrives as NOT_SET. Such a parameter is
+    therefore given by type only; `declare` leaves it undeclared while it has no value.
     """
     empty = {ParameterType.PARAMETER_DOUBLE_ARRAY: Parameter.Type.DOUBLE_ARRAY}
     return [(name, empty.get(_parameter_type(name), Parameter.Type.STRING_ARRAY)
              if value == [] else value, descriptor(name))
             for name, value in defaults().items()]
+
+
+def declare(node) -> None:
+    """
+    Declare the table on `node` so that every declared parameter has a value.
+
+    rclpy's GetParameters answers nothing at all when one requested name is unset, so one
+    unset parameter would leave `ros2 param dump` an empty node. A parameter whose default is
+    an empty list (`cameras`) is declared by type to read its override, and undeclared again
+    when there is none (`value_of` then reads the table's default); with an override it is
+    declared again with that value, read-only as the table says (a read-only parameter
+    cannot be undeclared, hence the writable first declaration).
+    """
+    decls = declarations()
+    typed = [d for d in decls if isinstance(d[1], Parameter.Type)]
+    node.declare_parameters('', [d for d in decls if not isinstance(d[1], Parameter.Type)])
+    for name, kind, desc in typed:
+        probe = ParameterDescriptor(name=name, type=desc.type, description=desc.description)
+        value = node.declare_parameter(name, kind, probe).value
+        node.undeclare_parameter(name)
+        if value is not None:  # NOT_SET reads as None
+            node.declare_parameter(name, value, desc)
 
 
 def value_of(node, name: str) -> Any:

@@ -15,9 +15,11 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from clip_depth_ros.config import CameraConfig
 from clip_depth_ros.frames.geometry import Intrinsics
+from clip_depth_ros.frames.rectify import CameraModel, CameraModels
 from clip_depth_ros.serving.frame_path import (CANONICAL_FALLBACK, read_intrinsics,
                                                usable_intrinsics)
 from clip_depth_ros.serving.health import LatencyStats, ProblemLog, RateMeter
+import numpy as np
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 LEVEL_NAMES = {OK: 'OK', WARN: 'WARN', ERROR: 'ERROR', STALE: 'STALE'}
@@ -80,8 +82,9 @@ class CameraStream:
 
     def __init__(self, config: CameraConfig, warn_after_s: float = 3.0,
                  error_after_s: float = 10.0, log: Callable[[str], None] = lambda m: None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, rectify: str = 'auto') -> None:
         self.config = config
+        self.models = CameraModels(rectify)  # rectify: 'auto' | 'off'
         self.name = config.name
         # Resolved topic names, set by the node; the config's (relative) names until then.
         self.image_topic, self.info_topic = config.image, config.camera_info
@@ -99,7 +102,7 @@ class CameraStream:
         self.frames_awaiting_info = 0  # dropped while the first camera_info was on its way
         self.shape: Optional[Tuple[int, int]] = None  # of the last frame: the batch key
         self.focal_px: Optional[float] = None
-        self._info: Optional[Tuple[Any, Optional[Intrinsics], str]] = None
+        self._info: Optional[Tuple[Any, Optional[CameraModel], str]] = None
         self._first_frame_s: Optional[float] = None  # since activation
         self._canonical_said = False
 
@@ -149,20 +152,20 @@ class CameraStream:
                              f'camera_info on {self.info_topic}; frames dropped meanwhile')
         return True
 
-    def camera_info_arrived(self, msg: Any, to_intrinsics: Callable[[Any], Intrinsics]) -> None:
-        """Keep the newest camera_info with its intrinsics, or with why it has none."""
-        self._info = (msg,) + read_intrinsics(lambda: to_intrinsics(msg))
+    def camera_info_arrived(self, msg: Any) -> None:
+        """Keep the newest camera_info with its camera model, or with why it has none."""
+        self._info = (msg,) + read_intrinsics(lambda: self.models.get(msg))
 
     @property
     def camera_info(self) -> Any:
         return self._info[0] if self._info else None
 
-    def intrinsics(self, width: int, height: int) -> Tuple[Any, Optional[Intrinsics]]:
+    def camera(self, width: int, height: int) -> Tuple[Any, Optional[CameraModel]]:
         """
-        Return (camera_info, intrinsics) for a frame of this size.
+        Return (camera_info, camera model) for a frame of this size.
 
-        (info or None, None) with the reason reported when there are none: depth then
-        assumes the canonical camera.
+        (info or None, None) with the reason reported (once, then throttled, and on
+        /diagnostics) when there is none: depth then assumes the canonical camera.
         """
         snapshot = self._info  # one snapshot: a newer one may arrive while we work
         if snapshot is None:
@@ -172,13 +175,32 @@ class CameraStream:
                 self._canonical_said = True
                 self._log(message)
             return None, None
-        msg, intr, error = snapshot
-        intr, error = usable_intrinsics(intr, error, width, height)
-        if intr is None:
+        msg, model, error = snapshot
+        model, error = usable_intrinsics(model, error, width, height)
+        if model is None:
             self.report('camera_info', f'{self.info_topic}: {error}: {CANONICAL_FALLBACK}')
             return msg, None
         self.problems.clear('camera_info')
-        return msg, intr
+        return msg, model
+
+    def intrinsics(self, width: int, height: int) -> Tuple[Any, Optional[Intrinsics]]:
+        """Return (camera_info, intrinsics) for a frame of this size; see `camera`."""
+        msg, model = self.camera(width, height)
+        return msg, model.intrinsics if model is not None else None
+
+    def prepare(self, rgb: np.ndarray) -> Tuple[np.ndarray, Optional[Dict[str, Any]],
+                                                Optional[Intrinsics]]:
+        """
+        Put a decoded frame into the geometry depth is published in.
+
+        Returns (frame, camera_info fields to publish with depth, intrinsics): the frame
+        rectified when its camera_info asks for it, the fields then rectified too (D = 0,
+        K = P, R = I). Without usable intrinsics: (frame, None, None), the canonical camera.
+        """
+        msg, model = self.camera(rgb.shape[1], rgb.shape[0])
+        if model is None:
+            return rgb, None, None
+        return model.rectify(rgb), model.camera_info_fields(msg), model.intrinsics
 
     def published(self, wait_ms: float, publish_ms: float, latency_ms: float) -> None:
         self.output_rate.tick()
@@ -195,6 +217,12 @@ class CameraStream:
             return problem.message
         return 'ok' if self._info is not None else 'not received'
 
+    def rectify_state(self) -> str:
+        snapshot = self._info
+        if snapshot is not None and snapshot[1] is not None:
+            return snapshot[1].state
+        return f'{self.models.mode}: no usable camera_info yet'
+
     def status(self, lifecycle: str, reason: str = '',
                dropped: int = 0) -> Tuple[int, str, Dict[str, str]]:
         """(level, message, values) for /diagnostics in lifecycle state `lifecycle`."""
@@ -208,6 +236,7 @@ class CameraStream:
             'dropped_frames': str(dropped),
             'dropped_awaiting_camera_info': str(self.frames_awaiting_info),
             'camera_info': self.camera_info_state(),
+            'rectify': self.rectify_state(),
             'focal_px': (f'{self.focal_px:.2f}' if self.focal_px else
                          'canonical camera (no usable camera_info)'),
         }

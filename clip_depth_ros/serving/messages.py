@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from clip_depth_ros.frames import geometry
 import numpy as np
@@ -42,7 +42,15 @@ def depth_message(types: MessageTypes, header: Any, depth_m: np.ndarray,
 
 
 def camera_info_message(types: MessageTypes, header: Any, info: Any) -> Any:
-    """Copy of CameraInfo `info` under `header` (the depth's), for depth/camera_info."""
+    """
+    Copy of CameraInfo `info` under `header` (the depth's), for depth/camera_info.
+
+    `info` is a CameraInfo or a mapping of its fields (a rectified camera's, from
+    `CameraModel.camera_info_fields`: numpy arrays, which both libraries take).
+    """
+    if isinstance(info, Mapping):
+        return types.CameraInfo(header=header,
+                                **{f: info[f] for f in geometry.CAMERA_INFO_FIELDS})
     return types.CameraInfo(header=header,
                             **{f: getattr(info, f) for f in geometry.CAMERA_INFO_FIELDS})
 

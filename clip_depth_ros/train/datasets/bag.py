@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from clip_depth_ros.bags.reader import (BagError, CAMERA_INFO, CameraInfos, COMPRESSED,
-                                        decode_image, deserialize, IMAGE, stamp_ns,
-                                        storage_errors, verify_bag)
+                                        decode_image, deserialize, IMAGE, stamp_ns, storage_errors,
+                                        verify_bag)
 from clip_depth_ros.frames import limits as frame_limits
 from clip_depth_ros.frames.geometry import Intrinsics, InvalidIntrinsics
 from clip_depth_ros.frames.pixels import DEPTH_ENCODINGS, depth_to_metres
+from clip_depth_ros.frames.rectify import CameraModel, CameraModels
 from clip_depth_ros.train.datasets.common import (associate, DatasetError, DepthCheck,
                                                   split_with_gap)
+import cv2
 import numpy as np
 
 LOG = logging.getLogger(__name__)
@@ -55,6 +57,9 @@ class BagPair:
     depth_log_ns: int
     intrinsics: Intrinsics
     frame_id: str = ''
+    # The colour camera_info's model: frames (and the depth registered to them) are rectified
+    # as the node rectifies them when it has distortion. Shared by the pairs of one camera_info.
+    camera: Optional[CameraModel] = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -113,6 +118,7 @@ def index_bag(bag: Path, topics: BagTopics, tolerance_ns: int,
     images: List[Tuple[int, int, Tuple[int, int], str]] = []  # stamp, log time, (w, h), frame
     depths: List[Tuple[int, int, Tuple[int, int], str]] = []
     infos, depth_infos = CameraInfos(), CameraInfos()
+    models = CameraModels('auto')  # the node's default: rectify what has distortion
     try:
         verify_bag(bag)  # MCAP chunk CRCs, sqlite3 structure: damage is named, not trained on
     except BagError as e:
@@ -165,11 +171,13 @@ def index_bag(bag: Path, topics: BagTopics, tolerance_ns: int,
                 f'{bag}: depth {topics.depth} is {d_size[0]}x{d_size[1]} but colour '
                 f'{topics.image} is {size[0]}x{size[1]}: the depth is not registered to the '
                 f'colour camera; {ALIGN_HINT}')
-        intr = _intrinsics(infos.for_stamp(stamp), bag, topics, size)
+        model = _camera_model(infos.for_stamp(stamp), models, bag, topics, size)
+        intr = model.intrinsics
         depth_info = depth_infos.for_stamp(d_stamp)
         if depth_info is not None:
             _check_same_camera(depth_info, intr, bag, topics, depth_info_topic)
-        pairs.append(BagPair(str(bag), stamp, d_stamp, log_ns, d_log, intr, frame_id))
+        pairs.append(BagPair(str(bag), stamp, d_stamp, log_ns, d_log, intr, frame_id,
+                             model if model.rectifies else None))
     paired_i = {i for i, _ in matches}
     paired_j = {j for _, j in matches}
     index = BagIndex(str(bag), img.msgtype, pairs,
@@ -198,14 +206,16 @@ def _image_size(msg, msgtype: str, limits, bag: Path, topic: str, stamp: int) ->
     return width, height
 
 
-def _intrinsics(info, bag: Path, topics: BagTopics, size: Tuple[int, int]) -> Intrinsics:
+def _camera_model(info, models: CameraModels, bag: Path, topics: BagTopics,
+                  size: Tuple[int, int]) -> CameraModel:
+    """Return the camera model of a colour frame: the node's camera step, checked."""
     try:
-        intr = Intrinsics.from_camera_info_msg(info)
-        intr.check_image_size(*size)
+        model = models.get(info)
+        model.intrinsics.check_image_size(*size)
     except InvalidIntrinsics as e:
         raise DatasetError(f'{bag}: {topics.camera_info} does not describe {topics.image}: '
                            f'{e}') from e
-    return intr
+    return model
 
 
 def _check_same_camera(info, intr: Intrinsics, bag: Path, topics: BagTopics,
@@ -304,6 +314,9 @@ class BagDataset:
             raise DatasetError(f'{pair.bag}: depth {self.topics.depth} is {depth.shape[1]}x'
                                f'{depth.shape[0]} but colour {self.topics.image} is '
                                f'{image.shape[1]}x{image.shape[0]}; {ALIGN_HINT}')
+        if pair.camera is not None:  # registered depth shares the colour's raw geometry
+            image = pair.camera.rectify(image)
+            depth = pair.camera.rectify(depth, cv2.INTER_NEAREST)  # 0 = no measurement
         return {'image': image, 'depth': depth, 'focal': pair.intrinsics.fx,
                 'name': f'{Path(pair.bag).name}/{pair.image_stamp_ns}',
                 'stamp_ns': pair.image_stamp_ns, 'depth_stamp_ns': pair.depth_stamp_ns,
