@@ -49,7 +49,8 @@ def test_every_file_has_a_licence_header():
 # licence itself, and the CC BY 4.0 sample data, whose README states that licence.
 NO_HEADER = ('LICENSE', 'resource/clip_depth_ros', '.json', '.png',
              'clip_depth_ros/data/tum_fr1_rpy/associations.txt',
-             'clip_depth_ros/data/tum_fr1_rpy/intrinsics.txt')
+             'clip_depth_ros/data/tum_fr1_rpy/intrinsics.txt',
+             'test/data/tum_fr1_rpy_groundtruth.txt')
 
 
 @pytest.mark.linter
