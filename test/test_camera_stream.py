@@ -218,8 +218,8 @@ def test_every_camera_info_refusal_and_its_boundary():
     k = [500.0, 0, 320, 0, 510.0, 240, 0, 0, 1]
     make = geometry.Intrinsics.from_camera_info
     for bad_k, reason in (([np.nan] + k[1:], 'non-finite'), ([np.inf] + k[1:], 'non-finite'),
-                          ([0.0] + k[1:], 'non-positive focal'),
-                          (k[:4] + [-1.0] + k[5:], 'non-positive focal')):
+                          ([0.0] + k[1:], 'implausible focal length fx=0'),
+                          (k[:4] + [-1.0] + k[5:], 'implausible focal length fy=-1 px')):
         with pytest.raises(geometry.InvalidIntrinsics, match=reason):
             make(bad_k, [0.0] * 12, 640, 480)
     for size in ((0, 480), (640, 0), (-1, 480)):
