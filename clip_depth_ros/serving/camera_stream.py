@@ -41,6 +41,33 @@ def model_health(loaded: bool, lifecycle: str, configure_error: str = '', reason
     return OK, 'inactive' if lifecycle == 'inactive' else 'model loaded'
 
 
+def model_status(estimator: Any, checkpoint: str, lifecycle: str, cameras: int,
+                 batch_sizes: Sequence[Tuple[int, int]], last_batch_size: int,
+                 compute: Dict[str, float], problems: Sequence[Tuple[str, Any]],
+                 configure_error: str = '', reason: str = '') -> Tuple[int, str, Dict[str, str]]:
+    """(level, message, values) of the shared model for /diagnostics; `estimator` may be None."""
+    est = estimator
+    values = {
+        'lifecycle_state': lifecycle, 'checkpoint': checkpoint,
+        'device': str(est.device) if est else '', 'model': est.model_name if est else '',
+        'precision': est.precision if est else '',
+        'precision_reason': getattr(est, 'precision_reason', '') if est else '',
+        'cameras': str(cameras),
+        'batches': str(sum(n for _, n in batch_sizes)), 'last_batch_size': str(last_batch_size),
+        'batch_sizes': ', '.join(f'{size}: {n}' for size, n in batch_sizes),
+    }
+    for key, value in compute.items():
+        values[f'compute_{key}'] = f'{value:.1f}'
+    for key, problem in problems:
+        values[f'problem.{key}'] = f'{problem.message} (x{problem.count})'
+    random = getattr(est, 'random_clip_weights_message', '') if est else ''
+    if random:
+        values['clip_weights'] = 'random'
+    level, message = model_health(est is not None, lifecycle, configure_error, reason,
+                                  problems, [random] if random else [])
+    return level, message, values
+
+
 class FrequencyCheck:
     """
     Silence on one topic, judged as diagnostic_updater's frequency status does.
