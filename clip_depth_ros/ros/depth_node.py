@@ -14,10 +14,13 @@ The per-camera logic lives in `serving.camera_stream`; this module wires topics 
 from __future__ import annotations
 
 import copy
+import ctypes
 import gc
 import os
+import signal
 import sys
 import time
+import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
 from clip_depth_ros.config import CameraConfig, ConfigError, NodeConfig
@@ -375,8 +378,40 @@ def _threads_note(estimator) -> str:
     return f'{threads} CPU thread' + ('s' if threads != 1 else '')
 
 
+def _stop(signum: int, frame: Any) -> None:
+    raise Stopped()
+
+
+def _exit_now(code: int) -> None:
+    """
+    End the process at once with `code`, after flushing everything buffered.
+
+    Interpreter teardown with torch loaded takes a second or more (seconds on a loaded
+    machine, past launch's grace period); the node has nothing left to do by then. Python's
+    streams and the C library's (ROS log lines, the log file) are flushed first.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken pipe: nothing more can be written
+            pass
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
+    os._exit(code)
+
+
 def main(args: Optional[list] = None) -> None:
+    """
+    Run the node until Ctrl-C, SIGTERM or a failed start; the process then exits at once.
+
+    SIGTERM is handled as Ctrl-C: installed before rclpy's handler, which shuts the context
+    down and then calls it, so a stop lands wherever the main thread is (loading included).
+    """
+    signal.signal(signal.SIGTERM, _stop)
     rclpy.init(args=args)
+    code = 0
     node = None
     try:
         node = DepthNode()
@@ -385,20 +420,28 @@ def main(args: Optional[list] = None) -> None:
     except (ConfigError, ParameterException, NameValidationException) as e:
         # A bad start-up parameter or topic name: one line naming it, no traceback.
         print(f'depth_node: {e}', file=sys.stderr)
-        sys.exit(2)
+        code = 2
     except (KeyboardInterrupt, ExternalShutdownException):  # Stopped included
         pass
     except Exception:
         if rclpy.ok():
-            raise
-        # Ctrl-C or SIGTERM shut rclpy down under a callback (a publish, a graph query, the
-        # executor's own set-up): that is the stop, not a fault.
+            traceback.print_exc()
+            code = 1
+        # Else Ctrl-C or SIGTERM shut rclpy down under a callback (a publish, a graph query,
+        # the executor's own set-up): that is the stop, not a fault.
     finally:
+        # A second signal must not interrupt the way out.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         if node is not None:
-            node.stop_inputs()
-            node.destroy_node()
+            if rclpy.ok():  # stopped from inside (a failed start): release in order
+                node.stop_inputs()
+                node.destroy_node()
+            else:  # stopped by a signal: the frame in flight has nowhere to go
+                node.slots.close()
         rclpy.try_shutdown()
+        _exit_now(code)
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    main()
