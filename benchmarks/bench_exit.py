@@ -51,7 +51,7 @@ def one_run(checkpoint: Path, state: str, sig: int, tmp: Path, probe, ex_ctx) ->
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
                      reliability=ReliabilityPolicy.RELIABLE)
-    pubs, subs, got = [], [], {c: 0 for c in cameras}
+    pubs, subs, got = [], [], dict.fromkeys(cameras, 0)
     stop = threading.Event()
     try:
         deadline = time.monotonic() + 300

@@ -55,7 +55,7 @@ def camera_info(d_len: int = 5):
 
 
 def lying_d(data: bytes) -> bytes:
-    """Serialized CameraInfo whose D sequence claims 2^28 doubles."""
+    """Make a serialized CameraInfo claim 2^28 doubles in its D sequence."""
     d5 = (5).to_bytes(4, 'little') + bytes(4) + bytes(40)  # length, padding to 8, 5 doubles
     at = data.index(d5)
     return data[:at] + (1 << 28).to_bytes(4, 'little') + data[at + 4:]
