@@ -56,8 +56,8 @@ def camera_info(d_len: int = 5):
 
 def lying_d(data: bytes) -> bytes:
     """Make a serialized CameraInfo claim 2^28 doubles in its D sequence."""
-    d5 = (5).to_bytes(4, 'little') + bytes(4) + bytes(40)  # length, padding to 8, 5 doubles
-    at = data.index(d5)
+    at = data.index(b'plumb_bob\x00') + 10
+    at += -(at - 4) % 4  # CDR aligns the length to 4 (padding bytes are arbitrary)
     return data[:at] + (1 << 28).to_bytes(4, 'little') + data[at + 4:]
 
 

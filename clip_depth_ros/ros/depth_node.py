@@ -31,6 +31,7 @@ from clip_depth_ros.ros.diagnostics import diagnostic_array
 from clip_depth_ros.ros.parameters import (camera_config, camera_declarations, declarations,
                                            names as parameter_names, value_of)
 from clip_depth_ros.ros.qos import InputSubscriptions, OUTPUT_QOS, OUTPUT_QOS_OVERRIDES
+from clip_depth_ros.serving import cdr
 from clip_depth_ros.serving.camera_stream import CameraStream, model_status
 from clip_depth_ros.serving.frame_slot import FrameSlots
 from clip_depth_ros.serving.health import LatencyStats, ProblemLog, truncate
@@ -268,15 +269,18 @@ class DepthNode(LifecycleNode):
         return self.inputs.subscription(camera, kind)
 
     def _on_image(self, name: str, data: bytes) -> None:
-        self._by_name[name].frame_arrived()
+        self._by_name[name].frame_arrived(cdr.stamp_ns_from_cdr(data))
         self.slots.put(name, (data, time.monotonic()))
 
     def _on_camera_info(self, cam: CameraStream, data: bytes) -> None:
         try:
+            if cdr.known_encapsulation(data):  # sizes first: rclpy prints a line otherwise
+                cdr.check_camera_info(data)
             msg = deserialize_message(data, CameraInfo)
         except Exception as e:  # a payload that is not a CameraInfo
+            why = str(e) if isinstance(e, cdr.CdrError) else type(e).__name__
             cam.report('camera_info.deserialize', f'dropping a camera_info on {cam.info_topic}:'
-                       f' cannot deserialize: {type(e).__name__}')
+                       f' cannot deserialize: {why}')
             return
         cam.camera_info_arrived(msg, Intrinsics.from_camera_info_msg)
 
@@ -290,6 +294,11 @@ class DepthNode(LifecycleNode):
     def _decode(self, cam: CameraStream, data: bytes) -> Tuple[Any, Any]:
         """(message, rgb) of a serialized frame; raises as InferenceLoop.decode expects."""
         compressed = cam.config.transport == 'compressed'
+        try:
+            if cdr.known_encapsulation(data):  # else rclpy says what it is not, quietly
+                (cdr.check_compressed_image if compressed else cdr.check_image)(data)
+        except cdr.CdrError as e:  # rclpy would print a line for each such message
+            raise NotDeserializable(str(e)) from None
         try:
             msg = deserialize_message(data, CompressedImage if compressed else Image)
         except Exception as e:  # a payload that is not the declared type

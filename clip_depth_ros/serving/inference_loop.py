@@ -112,9 +112,13 @@ class InferenceLoop:
         frames = []
         for name, (data, arrival_s) in batch.items():
             cam = self._by_name[name]
+            if not cam.sample_failing():  # its last frames all failed: tried less often
+                continue
             if cam.awaiting_camera_info(lambda: self._info_publishers(cam), wait_s):
                 continue
+            started = time.perf_counter()
             frame = self.decode(cam, data)
+            self.slots.charge(name, time.perf_counter() - started)  # refusals cost turns too
             if frame is not None:
                 frames.append((cam, arrival_s) + frame)
         groups: Dict[Tuple[int, int], list] = {}
@@ -144,19 +148,19 @@ class InferenceLoop:
             msg, rgb = self._decode_message(cam, data)
             self._estimator().input_size(rgb.shape[0], rgb.shape[1])  # the input rule
         except NotDeserializable as e:  # a payload that is not the declared type
-            cam.report('image.deserialize', f'dropping a frame on {cam.image_topic}: cannot '
-                       f'deserialize: {e}')
+            cam.frame_failed('image.deserialize', f'dropping a frame on {cam.image_topic}: '
+                             f'cannot deserialize: {e}')
             return None
         except FrameRejected as e:
-            cam.report(f'image.{e.kind}', f'dropping image on {cam.image_topic}: {e}')
+            cam.frame_failed(f'image.{e.kind}', f'dropping image on {cam.image_topic}: {e}')
             return None
         except FrameSizeError as e:  # the model's input rule: absurd size or aspect ratio
-            cam.report('image.size', f'dropping image on {cam.image_topic}: {e}')
+            cam.frame_failed('image.size', f'dropping image on {cam.image_topic}: {e}')
             return None
         except ValueError as e:
-            cam.report('image.invalid', f'dropping image on {cam.image_topic}: {e}')
+            cam.frame_failed('image.invalid', f'dropping image on {cam.image_topic}: {e}')
             return None
-        cam.problems.clear_prefix('image.')  # this camera's frames are good again
+        cam.frame_decoded()  # this camera's frames are good again
         cam.shape = rgb.shape[:2]
         return msg, rgb
 
@@ -176,7 +180,10 @@ class InferenceLoop:
             intrs if cfg.publish_points else [None] * len(group), cfg.point_stride,
             cfg.colorize_points, self._new_buffer,
             focal_px=[item[0].focal_px for item in group])
-        self.compute_ms.add((time.perf_counter() - start) * 1e3)
+        elapsed = time.perf_counter() - start
+        self.compute_ms.add(elapsed * 1e3)
+        for cam, *_ in group:
+            self.slots.charge(cam.name, elapsed / len(group))
         with self._batch_lock:  # a new size must not resize the dict under diagnostics
             self.last_batch_size = len(group)
             self.batch_sizes[len(group)] = self.batch_sizes.get(len(group), 0) + 1
