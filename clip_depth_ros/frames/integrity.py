@@ -23,6 +23,7 @@ _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
           (0, 1, 1, 2))
 _PIECE = 1 << 20  # inflated bytes held at a time while checking
+_FEED = 1 << 16  # compressed bytes given to zlib at a time
 
 
 def _corrupt(message: str) -> FrameRejected:
@@ -69,7 +70,7 @@ def check_png(data) -> None:
             if expected is None:
                 raise _corrupt('PNG with IDAT before IHDR')
             seen_idat = True
-            inflated += _inflate(inflate, bytes(body), expected - inflated)
+            inflated += _inflate(inflate, body, expected - inflated)
         elif kind == b'IEND':
             break
         pos += 12 + length
@@ -81,20 +82,33 @@ def check_png(data) -> None:
                        'header implies')
 
 
-def _inflate(inflate, chunk: bytes, room: int) -> int:
-    """Inflate `chunk` in bounded pieces; return how many bytes came out (at most room + 1)."""
+def _inflate(inflate, chunk, room: int) -> int:
+    """
+    Inflate `chunk` in bounded pieces; return how many bytes came out (at most room + 1).
+
+    Input goes in _FEED bytes at a time, so the unconsumed tail zlib hands back (a copy) stays
+    small whatever the chunk's size.
+    """
     out = 0
+    data = memoryview(chunk)
     try:
-        while True:
-            piece = inflate.decompress(chunk, min(_PIECE, max(room - out, 0) + 1))
-            out += len(piece)
-            chunk = inflate.unconsumed_tail
-            if out > room:
-                raise _corrupt('PNG image data inflates to more than its header implies')
-            if not chunk or inflate.eof:
-                return out
+        for start in range(0, max(len(data), 1), _FEED):
+            tail = bytes(data[start:start + _FEED])
+            while True:
+                piece = inflate.decompress(tail, min(_PIECE, max(room - out, 0) + 1))
+                out += len(piece)
+                tail = inflate.unconsumed_tail
+                if out > room:
+                    raise _corrupt('PNG image data inflates to more than its header implies')
+                if inflate.eof:
+                    return out
+                if not tail and not piece:
+                    break
+                if not tail and len(piece) < _PIECE:
+                    break
     except zlib.error as e:
         raise _corrupt(f'PNG image data is not a valid zlib stream ({e})') from None
+    return out
 
 
 # Markers that stand alone (no length): TEM, RST0-7, SOI, EOI.
