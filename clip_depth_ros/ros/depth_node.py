@@ -26,11 +26,12 @@ from typing import Any, Dict, List, Optional, Tuple
 from clip_depth_ros.config import CameraConfig, ConfigError, NodeConfig
 from clip_depth_ros.frames.colormap import colorize_depth
 from clip_depth_ros.frames.geometry import Intrinsics
-from clip_depth_ros.ros import conversions
+from clip_depth_ros.ros import conversions, stopping
 from clip_depth_ros.ros.diagnostics import diagnostic_array
 from clip_depth_ros.ros.parameters import (camera_config, camera_declarations, declarations,
                                            names as parameter_names, value_of)
 from clip_depth_ros.ros.qos import InputSubscriptions, OUTPUT_QOS, OUTPUT_QOS_OVERRIDES
+from clip_depth_ros.ros.stopping import Stopped
 from clip_depth_ros.serving import cdr
 from clip_depth_ros.serving.camera_stream import CameraStream, model_status
 from clip_depth_ros.serving.frame_slot import FrameSlots
@@ -46,15 +47,6 @@ from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-
-
-class Stopped(KeyboardInterrupt):
-    """
-    rclpy shut down (Ctrl-C, SIGTERM) while a lifecycle transition ran: unwind as Ctrl-C does.
-
-    Not an Exception: rclpy's lifecycle turns one raised in a transition into an ERROR
-    transition, whose own event then fails on the dead context and logs an error.
-    """
 
 
 class DepthNode(LifecycleNode):
@@ -387,10 +379,6 @@ def _threads_note(estimator) -> str:
     return f'{threads} CPU thread' + ('s' if threads != 1 else '')
 
 
-def _stop(signum: int, frame: Any) -> None:
-    raise Stopped()
-
-
 def _exit_now(code: int) -> None:
     """
     End the process at once with `code`, after flushing everything buffered.
@@ -418,7 +406,7 @@ def main(args: Optional[list] = None) -> None:
     SIGTERM is handled as Ctrl-C: installed before rclpy's handler, which shuts the context
     down and then calls it, so a stop lands wherever the main thread is (loading included).
     """
-    signal.signal(signal.SIGTERM, _stop)
+    stopping.install()
     rclpy.init(args=args)
     code = 0
     node = None

@@ -9,18 +9,15 @@ not by Python's default (a KeyboardInterrupt traceback, or death by SIGTERM).
 """
 
 import os
-import signal
 import sys
 from typing import Optional
 
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt()
+from clip_depth_ros.ros import stopping
 
 
 def main(args: Optional[list] = None) -> None:
     """Import and run the node; a stop while importing exits 0 at once."""
-    signal.signal(signal.SIGTERM, _interrupt)
+    stopping.install()
     try:
         from clip_depth_ros.ros.depth_node import main as run
     except KeyboardInterrupt:
