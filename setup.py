@@ -66,7 +66,7 @@ setup(
             'clip-depth-demo = clip_depth_ros.ros.demo:main',
             'clip-depth-train = clip_depth_ros.cli.train:main',
             'clip-depth-eval = clip_depth_ros.cli.eval:main',
-            'depth_node = clip_depth_ros.ros.depth_node:main',
+            'depth_node = clip_depth_ros.ros.run_node:main',
         ],
     },
 )

@@ -241,3 +241,100 @@ def test_every_camera_info_refusal_and_its_boundary():
     for size in ((5, 3), (4, 2), (2, 5)):
         with pytest.raises(geometry.InvalidIntrinsics, match='is for 5x2, the image is'):
             edge.check_image_size(*size)
+
+
+# -- frames lost upstream, failing cameras, turns by cost, hostile bytes ---------------------
+def test_stamp_gaps_count_frames_lost_before_the_node():
+    from clip_depth_ros.serving.health import StampGaps
+    gaps = StampGaps()
+    period = 10_000_000  # 100 Hz
+    stamps = list(range(0, 20 * period, period))  # 20 consecutive frames
+    stamps += list(range(stamps[-1] + 4 * period, stamps[-1] + 400 * period, 4 * period))
+    for s in stamps:
+        gaps.add(s)
+    assert gaps.lost == 3 * (len(stamps) - 20)  # three lost in every step of four periods
+    assert abs(gaps.period_s() - 0.01) < 1e-9
+    gaps.add(0)  # a bag looping: starts again, counts nothing
+    assert gaps.lost == 3 * (len(stamps) - 20)
+
+
+def test_a_failing_camera_is_sampled_once_per_second_and_says_so():
+    from clip_depth_ros.serving.camera_stream import FAILING_AFTER
+    now = [0.0]
+    cam = CameraStream(CameraConfig(), clock=lambda: now[0])
+    cam.restart()
+    for _ in range(FAILING_AFTER):
+        assert cam.sample_failing()
+        cam.frame_failed('image.corrupt', 'bad')
+    assert not cam.sample_failing()
+    now[0] += 1.0
+    assert cam.sample_failing()
+    cam.frame_arrived()
+    level, message, values = cam.status('active')
+    assert level == WARN and 'frames all failed' in message, message
+    assert values['skipped_while_failing'] == '1'
+    cam.frame_decoded()
+    assert cam.sample_failing() and cam.sample_failing()
+
+
+def test_turns_are_shared_by_cost():
+    from clip_depth_ros.serving.frame_slot import FrameSlots
+    slots = FrameSlots(['a', 'b'])
+    served = {'a': 0, 'b': 0}
+    for _ in range(100):
+        slots.put('a', 1)
+        slots.put('b', 1)
+        (name,) = slots.take(key=lambda n, item: n)
+        served[name] += 1
+        slots.charge(name, 0.3 if name == 'a' else 0.1)  # a's frames cost three times b's
+    assert served['b'] >= 2.5 * served['a'], served
+
+
+def test_truncated_and_lying_messages_are_refused_before_deserializing():
+    from clip_depth_ros.serving import cdr
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+    image = serialize_message(Image(height=2, width=3, encoding='rgb8', step=9,
+                                    data=bytes(18)))
+    cdr.check_image(image)
+    for n in range(len(image) - 20, len(image) - 1):
+        with pytest.raises(cdr.CdrError):
+            cdr.check_image(image[:n])
+    info = serialize_message(CameraInfo(distortion_model='plumb_bob', d=[0.0] * 5))
+    cdr.check_camera_info(info)
+    at = info.index(b'plumb_bob\x00') + 10
+    at += -(at - 4) % 4
+    lying = info[:at] + (1 << 28).to_bytes(4, 'little') + info[at + 4:]
+    with pytest.raises(cdr.CdrError, match='d \\(268435456 items\\)'):
+        cdr.check_camera_info(lying)
+    compressed = serialize_message(CompressedImage(format='png', data=bytes(10)))
+    cdr.check_compressed_image(compressed)
+    with pytest.raises(cdr.CdrError):
+        cdr.check_compressed_image(compressed[:-4])
+    assert cdr.stamp_ns_from_cdr(image) == 0
+
+
+def test_incomplete_png_and_jpeg_never_reach_the_decoder():
+    import cv2
+    from bombs import png_header_only
+    from clip_depth_ros.frames.integrity import check_jpeg, check_png
+    from clip_depth_ros.frames.limits import FrameRejected
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (48, 64, 3), np.uint8)
+    png = cv2.imencode('.png', rgb)[1].tobytes()
+    jpegs = [cv2.imencode('.jpg', rgb, p)[1].tobytes()
+             for p in ([], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1], [cv2.IMWRITE_JPEG_RST_INTERVAL, 2])]
+    check_png(png)
+    for n in range(8, len(png) - 1, 7):
+        with pytest.raises(FrameRejected):
+            check_png(png[:n])
+    with pytest.raises(FrameRejected, match='inflates'):
+        check_png(png_header_only(16_777_216, 1))
+    for jpeg in jpegs:
+        check_jpeg(jpeg)
+        for n in range(2, len(jpeg) - 1, 11):
+            with pytest.raises(FrameRejected):
+                check_jpeg(jpeg[:n])
+        garbled = jpeg[:len(jpeg) // 2] + rng.bytes(len(jpeg) // 2)
+        with pytest.raises(FrameRejected):
+            check_jpeg(garbled)

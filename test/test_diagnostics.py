@@ -183,3 +183,45 @@ def test_any_exception_at_configure_is_named(tiny_checkpoint, capfd):
         assert 'Traceback' not in err
     finally:
         graph.close()
+
+
+def test_frames_lost_before_the_node_are_shown_beside_those_it_replaced(tiny_checkpoint):
+    """Stamps 0.1 s apart with every other frame never sent: about one lost per frame sent."""
+    from std_msgs.msg import Header
+    graph = Graph()
+    try:
+        # Reliable from the start: auto QoS may re-subscribe once, which can lose a frame.
+        node = make_node(graph, tiny_checkpoint, '/lost', autostart=True, input_qos='reliable')
+        node.autostart()
+        watch = Watch(graph, '/lost/depth_node')
+        image_pub = graph.publisher(Image, '/lost/image')
+        wait_for(lambda: image_pub.get_subscription_count() > 0
+                 and node.subscription().get_publisher_count() > 0, 60, 'discovery')
+        rgb = rgb_frame(2)
+        sent = 0
+        for i in range(10):  # consecutive frames: the camera's period, 0.1 s
+            image_pub.publish(raw_image(rgb, Header(stamp=stamp(i * 0.1))))
+            sent += 1
+            wait_for(lambda: node.cameras[0].frames_in >= sent, 10, 'frame delivery')
+        for i in range(12, 52, 2):  # every other frame lost on the way: 20 lost
+            image_pub.publish(raw_image(rgb, Header(stamp=stamp(i * 0.1))))
+            sent += 1
+            wait_for(lambda: node.cameras[0].frames_in >= sent, 10, 'frame delivery')
+
+        def latest() -> dict:
+            statuses = watch.statuses()
+            return {kv.key: kv.value for kv in statuses[-1].values} if statuses else {}
+        wait_for(lambda: latest().get('frames_lost_upstream') == '21', 30,
+                 f'21 frames lost upstream on /diagnostics (last: {latest()})')
+        values = latest()
+        assert values['camera_rate_hz'] == '10.00', values
+        assert 'dropped_frames' in values  # the frames the node replaced itself
+    finally:
+        node.stop_inputs()
+        graph.close()
+
+
+def stamp(seconds: float):
+    from builtin_interfaces.msg import Time
+    ns = 1_800_000_000 * 10**9 + round(seconds * 1e9)
+    return Time(sec=ns // 10**9, nanosec=ns % 10**9)

@@ -295,7 +295,7 @@ def test_each_camera_has_its_own_transport(tiny_checkpoint):
 @pytest.mark.parametrize('frame_id', ['', 'cam', 'camera_color_optical_frame'])
 def test_batch_key_read_from_serialized_image(frame_id):
     """The size a frame is batched by comes from its CDR bytes, as deserializing would say."""
-    from clip_depth_ros.ros.depth_node import image_size_from_cdr
+    from clip_depth_ros.serving.cdr import image_size_from_cdr
     from rclpy.serialization import serialize_message
     msg = raw_image(rgb_frame(1, 6, 10), header(frame_id))
     assert image_size_from_cdr(serialize_message(msg)) == (6, 10)

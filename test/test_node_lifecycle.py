@@ -54,7 +54,7 @@ def test_lifecycle_through_services(tiny_checkpoint):
         assert state_of(graph) == State.PRIMARY_STATE_ACTIVE
         assert len(node.input_subscriptions()) == 2
         assert change(graph, Transition.TRANSITION_DEACTIVATE)
-        assert node.input_subscriptions() == [] and node._worker is None
+        assert node.input_subscriptions() == [] and not node.loop.busy()
         assert change(graph, Transition.TRANSITION_CLEANUP)
         assert node.estimator is None
         assert state_of(graph) == State.PRIMARY_STATE_UNCONFIGURED

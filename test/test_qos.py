@@ -112,8 +112,8 @@ def test_fixed_qos_is_kept(tiny_checkpoint):
         graph.probe.create_publisher(Image, '/qos_fixed/image', QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE))
         wait_for(lambda: node.subscription().get_publisher_count() > 0)
-        assert node._qos_timer is None  # a fixed QoS is never re-checked
-        node._check_qos()
+        assert node.inputs.timer is None  # a fixed QoS is never re-checked
+        node.inputs.check()
         assert set(node.input_qos().values()) == {'best_effort'}
         node.stop_inputs()
     finally:

@@ -111,16 +111,18 @@ class Intrinsics:
                                     f'{roi_w}x{roi_h} roi')
         intr = cls(float(fx / bx), float(fy / by), float((cx - x0) / bx),
                    float((cy - y0) / by), roi_w // bx, roi_h // by)
-        intr.check_plausible(source)
+        intr.check_plausible(source, (float(cx), float(cy), int(width), int(height)))
         return intr
 
-    def check_plausible(self, source: str = 'P') -> None:
+    def check_plausible(self, source: str = 'P',
+                        sensor: Optional[Tuple[float, float, int, int]] = None) -> None:
         """
         Refuse what no camera has: focal lengths outside [1, 1e6] px, a far-off centre.
 
-        Judged at the image's own resolution (binning and ROI applied). The principal point
-        may lie outside the image (a cropped or shifted sensor) but not by more than the
-        image's own width or height.
+        Focal lengths are judged at the image's own resolution (binning and ROI applied). The
+        principal point may lie outside the image (a shifted sensor) but not by more than the
+        image's own width or height; with `sensor` = (cx, cy, width, height) of the full
+        calibrated frame it is judged there, so an ROI in a corner keeps its distant centre.
         """
         for name, f in (('fx', self.fx), ('fy', self.fy)):
             if not MIN_FOCAL_PX <= f <= MAX_FOCAL_PX:
@@ -128,11 +130,11 @@ class Intrinsics:
                     f'camera_info {source} has an implausible focal length {name}={f:g} px '
                     f'at {self.width}x{self.height} (expected {MIN_FOCAL_PX:g} to '
                     f'{MAX_FOCAL_PX:g} px)')
-        if not (-self.width <= self.cx <= 2 * self.width
-                and -self.height <= self.cy <= 2 * self.height):
+        cx, cy, width, height = sensor or (self.cx, self.cy, self.width, self.height)
+        if not (-width <= cx <= 2 * width and -height <= cy <= 2 * height):
             raise InvalidIntrinsics(
-                f'camera_info {source} puts the principal point ({self.cx:g}, {self.cy:g}) '
-                f'far outside the {self.width}x{self.height} image')
+                f'camera_info {source} puts the principal point ({cx:g}, {cy:g}) '
+                f'far outside the {width}x{height} image')
 
     def check_image_size(self, width: int, height: int) -> None:
         if (width, height) != (self.width, self.height):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Tuple
 
+from clip_depth_ros.frames.integrity import check_complete
 from clip_depth_ros.frames.limits import (check_compressed, check_pixels, DEFAULT_LIMITS, echo,
                                           FrameLimits, FrameRejected)
 import cv2
@@ -99,7 +100,8 @@ def decode_compressed(data: bytes, fmt: str = '', limits: FrameLimits = DEFAULT_
     (BGR for IMREAD_COLOR).
     """
     try:
-        check_compressed(data, fmt, limits)
+        real, _, _ = check_compressed(data, fmt, limits)
+        check_complete(data, real)  # a bad frame never reaches the decoder (nor its stderr)
     except FrameRejected as e:
         if e.kind != 'corrupt':
             raise

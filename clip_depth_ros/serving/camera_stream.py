@@ -18,10 +18,14 @@ from clip_depth_ros.frames.geometry import Intrinsics
 from clip_depth_ros.frames.rectify import CameraModel, CameraModels
 from clip_depth_ros.serving.frame_path import (CANONICAL_FALLBACK, read_intrinsics,
                                                usable_intrinsics)
-from clip_depth_ros.serving.health import LatencyStats, ProblemLog, RateMeter
+from clip_depth_ros.serving.health import LatencyStats, ProblemLog, RateMeter, StampGaps
 import numpy as np
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
+# A camera whose last FAILING_AFTER frames all failed has one frame tried per FAILING_SAMPLE_S:
+# its bad frames then cost the other cameras little, and its first good frame ends it.
+FAILING_AFTER = 5
+FAILING_SAMPLE_S = 1.0
 LEVEL_NAMES = {OK: 'OK', WARN: 'WARN', ERROR: 'ERROR', STALE: 'STALE'}
 
 
@@ -43,6 +47,33 @@ def model_health(loaded: bool, lifecycle: str, configure_error: str = '', reason
     if parts:
         return WARN, '; '.join(parts)
     return OK, 'inactive' if lifecycle == 'inactive' else 'model loaded'
+
+
+def model_status(estimator: Any, checkpoint: str, lifecycle: str, cameras: int,
+                 batch_sizes: Sequence[Tuple[int, int]], last_batch_size: int,
+                 compute: Dict[str, float], problems: Sequence[Tuple[str, Any]],
+                 configure_error: str = '', reason: str = '') -> Tuple[int, str, Dict[str, str]]:
+    """(level, message, values) of the shared model for /diagnostics; `estimator` may be None."""
+    est = estimator
+    values = {
+        'lifecycle_state': lifecycle, 'checkpoint': checkpoint,
+        'device': str(est.device) if est else '', 'model': est.model_name if est else '',
+        'precision': est.precision if est else '',
+        'precision_reason': getattr(est, 'precision_reason', '') if est else '',
+        'cameras': str(cameras),
+        'batches': str(sum(n for _, n in batch_sizes)), 'last_batch_size': str(last_batch_size),
+        'batch_sizes': ', '.join(f'{size}: {n}' for size, n in batch_sizes),
+    }
+    for key, value in compute.items():
+        values[f'compute_{key}'] = f'{value:.1f}'
+    for key, problem in problems:
+        values[f'problem.{key}'] = f'{problem.message} (x{problem.count})'
+    random = getattr(est, 'random_clip_weights_message', '') if est else ''
+    if random:
+        values['clip_weights'] = 'random'
+    level, message = model_health(est is not None, lifecycle, configure_error, reason,
+                                  problems, [random] if random else [])
+    return level, message, values
 
 
 class FrequencyCheck:
@@ -99,12 +130,16 @@ class CameraStream:
         self.input_check = FrequencyCheck(warn_after_s, error_after_s, clock)
         self.output_check = FrequencyCheck(warn_after_s, error_after_s, clock)
         self.frames_in = self.frames_out = 0
+        self.stamp_gaps = StampGaps()  # frames lost before they reached the node
         self.frames_awaiting_info = 0  # dropped while the first camera_info was on its way
         self.shape: Optional[Tuple[int, int]] = None  # of the last frame: the batch key
         self.focal_px: Optional[float] = None
         self._info: Optional[Tuple[Any, Optional[CameraModel], str]] = None
         self._first_frame_s: Optional[float] = None  # since activation
         self._canonical_said = False
+        self.failed_in_a_row = 0
+        self.frames_skipped_failing = 0  # not even decoded: the camera was failing
+        self._last_tried_s = float('-inf')
 
     @property
     def label(self) -> str:
@@ -126,12 +161,35 @@ class CameraStream:
             self._log(message)
 
     # -- events -----------------------------------------------------------------------------
-    def frame_arrived(self) -> None:
+    def frame_arrived(self, stamp_ns: Optional[int] = None) -> None:
+        """Count a frame (its header stamp, when known, shows frames lost upstream)."""
+        self.stamp_gaps.add(stamp_ns)
         self.frames_in += 1
         self.input_rate.tick()
         self.input_check.tick()
         if self._first_frame_s is None:
             self._first_frame_s = self._clock()
+
+    def frame_failed(self, kind: str, message: str) -> None:
+        """Report a refused frame by `kind` (e.g. 'image.corrupt') and count the streak."""
+        self.failed_in_a_row += 1
+        self.report(kind, message)
+
+    def frame_decoded(self) -> None:
+        self.failed_in_a_row = 0
+        self.problems.clear_prefix('image.')
+
+    def failing(self) -> bool:
+        return self.failed_in_a_row >= FAILING_AFTER
+
+    def sample_failing(self) -> bool:
+        """Whether to try this frame: always, or once per FAILING_SAMPLE_S while failing."""
+        now = self._clock()
+        if self.failing() and now - self._last_tried_s < FAILING_SAMPLE_S:
+            self.frames_skipped_failing += 1
+            return False
+        self._last_tried_s = now
+        return True
 
     def awaiting_camera_info(self, publishers: Callable[[], int], wait_s: float) -> bool:
         """
@@ -226,6 +284,7 @@ class CameraStream:
     def status(self, lifecycle: str, reason: str = '',
                dropped: int = 0) -> Tuple[int, str, Dict[str, str]]:
         """(level, message, values) for /diagnostics in lifecycle state `lifecycle`."""
+        period = self.stamp_gaps.period_s()
         values = {
             'camera': self.label, 'image_topic': self.image_topic,
             'camera_info_topic': self.info_topic, 'depth_topic': self.depth_topic,
@@ -234,7 +293,11 @@ class CameraStream:
             'output_rate_hz': f'{self.output_rate.rate_hz():.2f}',
             'frames_received': str(self.frames_in), 'frames_published': str(self.frames_out),
             'dropped_frames': str(dropped),
+            'frames_lost_upstream': str(self.stamp_gaps.lost),
+            'camera_rate_hz': f'{1 / period:.2f}' if period else 'unknown',
             'dropped_awaiting_camera_info': str(self.frames_awaiting_info),
+            'failed_in_a_row': str(self.failed_in_a_row),
+            'skipped_while_failing': str(self.frames_skipped_failing),
             'camera_info': self.camera_info_state(),
             'rectify': self.rectify_state(),
             'focal_px': (f'{self.focal_px:.2f}' if self.focal_px else
@@ -265,6 +328,10 @@ class CameraStream:
                 level = stuck
                 parts.append(f'no depth published on {self.depth_topic} for '
                              f'{self.output_check.silence_s():.1f} s while frames arrive')
+        if self.failing():
+            level = max(level, WARN)
+            parts.append(f'the last {self.failed_in_a_row} frames all failed: one frame per '
+                         f'{FAILING_SAMPLE_S:g} s is tried until one is good')
         if problems:
             level = max(level, WARN)
             parts += [p.message for _, p in problems]

@@ -14,17 +14,19 @@ class FrameSlots(Generic[T]):
     """
     One newest-frame slot per camera, and one condition the inference thread waits on.
 
-    `take` hands out a batch: the pending camera served least recently, together with every
-    other pending camera of the same batch key (frame size). A camera with a frame is
-    therefore served at the latest after each other key has had one turn, however fast the
-    other cameras are: a 5 Hz camera next to a 30 Hz one keeps its rate.
+    `take` hands out a batch: the pending camera that has cost least so far (`charge`: its
+    decoding, refusals and inference, in seconds), together with every other pending camera
+    of the same batch key (frame size). Turns are shared by cost, not by count: a camera whose
+    frames are expensive (large, or bad and slow to refuse) cannot take more than its share of
+    the inference thread, however fast it sends; a 5 Hz camera next to a 30 Hz one keeps its
+    rate. A camera coming back after a pause starts level with the others, not with a credit.
     """
 
     def __init__(self, names: Sequence[str]) -> None:
         self._cond = threading.Condition()
         self._items: Dict[str, Optional[T]] = dict.fromkeys(names)
-        self._served: Dict[str, int] = {n: -1 for n in names}
-        self._turn = 0
+        self._spent: Dict[str, float] = dict.fromkeys(names, 0.0)
+        self._level = 0.0  # cost of the camera served last: where a returning camera starts
         self._closed = False
         self.dropped: Dict[str, int] = dict.fromkeys(names, 0)
 
@@ -38,6 +40,8 @@ class FrameSlots(Generic[T]):
             replaced = self._items[name] is not None
             if replaced:
                 self.dropped[name] += 1
+            else:
+                self._spent[name] = max(self._spent[name], self._level)
             self._items[name] = item
             self._cond.notify()
             return replaced
@@ -60,16 +64,21 @@ class FrameSlots(Generic[T]):
             pending = [n for n, v in self._items.items() if v is not None]
             if not pending:
                 return None
-            first = min(pending, key=lambda n: self._served[n])
+            first = min(pending, key=lambda n: self._spent[n])
+            self._level = self._spent[first]
             batch_key = key(first, self._items[first])
             chosen = [n for n in pending
                       if n == first or key(n, self._items[n]) == batch_key]
-            self._turn += 1
             out = {}
             for n in chosen:
                 out[n], self._items[n] = self._items[n], None
-                self._served[n] = self._turn
+                self._spent[n] += 1e-6  # a turn costs something even when charged nothing
             return out
+
+    def charge(self, name: str, seconds: float) -> None:
+        """Count `seconds` of the inference thread's work toward `name`'s turns."""
+        with self._cond:
+            self._spent[name] += max(seconds, 0.0)
 
     def close(self) -> None:
         """Wake the waiter; later `take` calls return what is left, then None."""

@@ -151,3 +151,50 @@ class ProblemLog:
         """Every occurrence per key since start, including cleared and expired problems."""
         with self._lock:
             return dict(self._totals)
+
+
+class StampGaps:
+    """
+    Frames lost before the node saw them, estimated from gaps in the frames' header stamps.
+
+    The camera's period is the smallest of the last `window` stamp steps (consecutive frames,
+    even when most frames are lost on the way; it reads high when none of them were
+    consecutive, and the count then low: an estimate); a step of more than
+    1.5 periods counts round(step / period) - 1 frames lost. Frames dropped inside DDS (a
+    keep-last queue overrun) or on the network appear only here: the node never sees them.
+    A stamp going backwards (a bag looping, a clock reset) starts the estimate again.
+    """
+
+    def __init__(self, window: int = 200, min_steps: int = 5) -> None:
+        self._steps: Deque[int] = deque(maxlen=window)
+        self._min_steps = min_steps
+        self._last: Optional[int] = None
+        self.lost = 0
+        self._lock = threading.Lock()
+
+    def add(self, stamp_ns: Optional[int]) -> None:
+        if stamp_ns is None:
+            return
+        with self._lock:
+            last, self._last = self._last, stamp_ns
+            if last is None or stamp_ns == last:
+                return
+            step = stamp_ns - last
+            if step < 0:
+                self._steps.clear()
+                return
+            period = self._period()
+            if period and step > 1.5 * period:
+                self.lost += int(round(step / period)) - 1
+            self._steps.append(step)
+
+    def _period(self) -> Optional[float]:
+        if len(self._steps) < self._min_steps:
+            return None
+        return float(min(self._steps))
+
+    def period_s(self) -> Optional[float]:
+        """Return the camera's frame period as its stamps say (None before enough frames)."""
+        with self._lock:
+            period = self._period()
+        return period * 1e-9 if period else None
