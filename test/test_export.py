@@ -51,11 +51,13 @@ def test_not_our_onnx_is_named(tmp_path):
         OnnxDepthEstimator(bad)
 
 
-def test_bag_with_onnx_engine_names_the_frame_it_cannot_run(onnx_model, tmp_path):
-    from clip_depth_ros.bags.depth_writer import BagError, process_bag
+def test_bag_with_onnx_engine_skips_the_frames_it_cannot_run(onnx_model, tmp_path):
+    """A frame the engine's input rule refuses is skipped and counted, as the node does."""
+    from clip_depth_ros.bags.depth_writer import process_bag
     from test_bag_tool import write_bag
     src = write_bag(tmp_path / 'in', n=2)  # 64x48 frames; the model was exported for 640x480
-    with pytest.raises(BagError, match=r'/cam/color/image_raw at \d+ ns: inference failed: '
-                                       r'.*exported for 640x480'):
-        process_bag(src, tmp_path / 'out', OnnxDepthEstimator(onnx_model))
-    assert not (tmp_path / 'out').exists()
+    summary = process_bag(src, tmp_path / 'out', OnnxDepthEstimator(onnx_model))
+    assert summary.frames == 0
+    ((topic, kind), (count, first)), = summary.skip_reasons.items()
+    assert (topic, kind, count) == ('/cam/color/image_raw', 'image.size', 2)
+    assert 'exported for 640x480' in first

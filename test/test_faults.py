@@ -240,11 +240,13 @@ def _epoch_of(path):
 
 
 def _history(out):
-    """history.jsonl without the timing field (the only one that differs between runs)."""
+    """history.jsonl without its timings (the only fields that differ between runs)."""
     import json
-    lines = (out / 'history.jsonl').read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k != 'images_per_s_per_device'}
-            for line in lines]
+
+    def results(entry):
+        return {k: results(v) if isinstance(v, dict) else v for k, v in entry.items()
+                if k != 'images_per_s_per_device' and not k.startswith('time_')}
+    return [results(json.loads(line)) for line in (out / 'history.jsonl').read_text().splitlines()]
 
 
 def _same_tensors(a, b):

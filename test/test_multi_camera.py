@@ -106,12 +106,12 @@ class HeldBatches:
     """
 
     def __init__(self, monkeypatch, fails=lambda rgb: False):
-        from clip_depth_ros.ros import depth_node
-        self.real, self.fails = depth_node.depth_and_cloud_batch, fails
+        from clip_depth_ros.serving import inference_loop
+        self.real, self.fails = inference_loop.depth_and_cloud_batch, fails
         self.sizes = []
         self.entered, self._go = threading.Event(), threading.Event()
         self._go.set()
-        monkeypatch.setattr(depth_node, 'depth_and_cloud_batch', self)
+        monkeypatch.setattr(inference_loop, 'depth_and_cloud_batch', self)
 
     def hold(self):
         self.entered.clear()

@@ -143,9 +143,10 @@ def test_declared_parameters_have_descriptions(tiny_checkpoint):
     graph = Graph()
     try:
         node = node_with(graph, autostart=False)
-        from clip_depth_ros.ros.parameters import defaults
-        for name in defaults():
-            if name == 'cameras' and not node.has_parameter(name):
+        from clip_depth_ros.ros.parameters import defaults, descriptor
+        for name, default in defaults().items():
+            assert descriptor(name).description, name
+            if default == [] and not node.has_parameter(name):
                 continue  # declared only with a value (test_cameras_unset_means_one_camera)
             d = node.describe_parameter(name)
             assert d.description, name

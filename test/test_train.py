@@ -486,7 +486,7 @@ def test_round_trip_through_the_model(tiny_checkpoint, sample_rgb):
     full = Augment((352, 464), rotation_deg=0.0, flip=False, color_jitter=False)
     target = prepare_sample(item, estimator.input_size, full, np.random.default_rng(0),
                             estimator.canonical_focal_px)['depth']
-    expected = cv2.resize(canonical_pred, (464, 352), interpolation=cv2.INTER_NEAREST)
+    expected = cv2.resize(canonical_pred, (464, 352), interpolation=cv2.INTER_NEAREST_EXACT)
     np.testing.assert_allclose(target, expected, rtol=1e-5)
 
 

@@ -311,7 +311,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     check_outputs(args.out, ['metrics.json', 'per_image.csv']
                   + (['pairs.csv'] if args.dataset in ('bag', 'tum') else []),
                   [args.checkpoint, args.data_root, args.gt_root, args.split_file,
-                   args.intrinsics, None if args.poses in (None, 'tf') else args.poses],
+                   args.intrinsics[0] if args.intrinsics and len(args.intrinsics) == 1 else None,
+                   None if args.poses in (None, 'tf') else args.poses],
                   args.overwrite)
     args.max_depth_m = 10.0  # the readers' plausible range until the protocol is known
     dataset = load_dataset(args)  # fails on missing files before the model loads

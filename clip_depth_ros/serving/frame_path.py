@@ -35,7 +35,12 @@ def decode_for_model(decode: Callable[[], np.ndarray], estimator) -> np.ndarray:
         raise
     except ValueError as e:
         raise FrameRejected(str(e), 'invalid') from e
-    estimator.input_size(rgb.shape[0], rgb.shape[1])  # FrameSizeError, kind 'size'
+    try:
+        estimator.input_size(rgb.shape[0], rgb.shape[1])  # FrameSizeError, kind 'size'
+    except FrameRejected:
+        raise
+    except ValueError as e:  # another engine's rule (an ONNX model exported for one size)
+        raise FrameRejected(str(e), 'size') from e
     return rgb
 
 
