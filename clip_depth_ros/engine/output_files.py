@@ -129,7 +129,8 @@ def new_temp_dir(parent: PathLike, prefix: str, suffix: str = _TEMP_SUFFIX) -> P
             continue
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_path(path: PathLike) -> None:
+    """Flush a file's (or a directory's entries') data to the disk before it is relied on."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -154,7 +155,7 @@ def write_atomic(path: PathLike, content: Union[bytes, str, Callable[[Path], Non
             data = content.encode('utf-8') if isinstance(content, str) else content
             with open(tmp, 'wb') as f:
                 f.write(data)
-        _fsync_file(tmp)
+        fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException as e:
         if tmp.exists() or tmp.is_symlink():  # ours: made by new_temp_file above

@@ -32,7 +32,7 @@ from typing import Dict, List, Optional, Sequence
 
 from clip_depth_ros.engine.checkpoint import (CLIP_WEIGHTS_FILE, read_tensors, save_checkpoint,
                                               save_random_clip_weights)
-from clip_depth_ros.engine.output_files import new_temp_dir, write_atomic
+from clip_depth_ros.engine.output_files import fsync_path, new_temp_dir, write_atomic
 import torch
 
 STATE_FILE = 'training_state.pt'
@@ -45,14 +45,6 @@ def _version_pattern(name: str) -> re.Pattern:
     """Names this module gives versions and temporary links of `name`; nothing else is removed."""
     return re.compile(re.escape(f'.{name}.')
                       + r'(e\d{4,}\.[A-Za-z0-9_]+\.ckpt|[0-9a-f]{16}\.link)')
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def save_run(directory: Path, model, optimizer, scheduler, scaler, epoch: int, step: int,
@@ -82,7 +74,7 @@ def save_run(directory: Path, model, optimizer, scheduler, scaler, epoch: int, s
         write_atomic(version / STATE_FILE, buffer.getvalue())
     for name, data in (files or {}).items():
         write_atomic(version / name, data)
-    _fsync_dir(version)
+    fsync_path(version)
     _point(directory, version)
     _remove_old_versions(directory, keep=version)
     return version
@@ -98,7 +90,7 @@ def _point(directory: Path, version: Path) -> None:
     link = directory.parent / f'.{directory.name}.{secrets.token_hex(8)}{_LINK_SUFFIX}'
     os.symlink(version.name, link)
     os.replace(link, directory)
-    _fsync_dir(directory.parent)
+    fsync_path(directory.parent)
 
 
 def _remove_old_versions(directory: Path, keep: Path) -> None:
