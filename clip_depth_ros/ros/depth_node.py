@@ -44,7 +44,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
 from rclpy.exceptions import NameValidationException, ParameterException
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -441,9 +441,13 @@ def main(args: Optional[list] = None) -> None:
     code = 0
     node = None
     try:
+        # The executor exists before the node activates: a stop landing inside its construction
+        # would leave a half-built executor whose finalizer prints a traceback (rclpy).
+        executor = SingleThreadedExecutor()
         node = DepthNode()
+        executor.add_node(node)
         node.autostart()
-        rclpy.spin(node)
+        executor.spin()
     except (ConfigError, ParameterException, NameValidationException) as e:
         # A bad start-up parameter or topic name: one line naming it, no traceback.
         print(f'depth_node: {e}', file=sys.stderr)
